@@ -1,0 +1,5 @@
+import sys
+
+from fasrnet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Datasets: PoseTrack formats, synthetic data, download, boxes and crops."""

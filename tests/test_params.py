@@ -1,0 +1,93 @@
+"""params.yaml schema: defaults, the shipped file, error messages, CLI exit codes."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fasrnet.cli import main
+from fasrnet.params import Params, ParamsError, load_params, validate_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_params_file_is_valid_and_block_style():
+    text = (REPO / "params.yaml").read_text()
+    params = load_params(REPO / "params.yaml")
+    assert params.loss.alpha == 0.4
+    # Block style: no flow collections, so `dvc exp run -S` rewrites stay readable.
+    assert "[" not in "".join(line.split("#")[0] for line in text.splitlines())
+    assert "{" not in "".join(line.split("#")[0] for line in text.splitlines())
+
+
+def test_shipped_params_file_equals_schema_defaults():
+    # The embedded default is the file; the class defaults must not drift from it.
+    assert load_params(REPO / "params.yaml") == Params()
+
+
+def test_unknown_key_names_closest_valid_key():
+    with pytest.raises(ParamsError, match=r"unknown key loss\.alpah; did you mean loss\.alpha\?"):
+        validate_params({"loss": {"alpah": 0.3}})
+
+
+def test_unknown_section_names_closest_section():
+    with pytest.raises(ParamsError, match=r"unknown key los; did you mean loss\?"):
+        validate_params({"los": {"alpha": 0.3}})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1.7, "less than or equal to 1"), (-0.1, "greater than or equal to 0"), ("0.3", "a valid number")],
+)
+def test_bad_alpha_names_key_value_and_expectation(value, expected):
+    with pytest.raises(ParamsError) as info:
+        validate_params({"loss": {"alpha": value}})
+    message = str(info.value)
+    assert "loss.alpha" in message and repr(value) in message and expected in message
+
+
+def test_every_problem_is_reported_with_the_file_name(tmp_path):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("loss:\n  alpha: 1.7\n  beta: 1\n")
+    with pytest.raises(ParamsError) as info:
+        load_params(bad)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 2 and all(line.startswith(str(bad)) for line in lines)
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("loss:\n  alpha: [0.3\n")
+    with pytest.raises(ParamsError, match=r"p\.yaml: not valid YAML \(line \d+"):
+        load_params(bad)
+
+
+def test_missing_explicit_params_file_is_an_error(tmp_path):
+    with pytest.raises(ParamsError, match="params file not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_overrides_apply_like_dvc_set(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump({"loss": {"alpha": 0.4}}))
+    assert load_params(f, ["loss.alpha=0.3"]).loss.alpha == 0.3
+    with pytest.raises(ParamsError, match="expected KEY=VALUE"):
+        load_params(f, ["loss.alpha"])
+
+
+def test_cli_params_check_exit_codes(tmp_path, capsys):
+    good = tmp_path / "good.yaml"
+    good.write_text("loss:\n  alpha: 0.3\n")
+    assert main(["--params", str(good), "params", "check"]) == 0
+    assert "OK" in capsys.readouterr().out
+
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("loss:\n  alpah: 0.3\n")
+    assert main(["--params", str(typo), "params", "check"]) == 2
+    assert "did you mean loss.alpha" in capsys.readouterr().err
+
+    out_of_range = tmp_path / "range.yaml"
+    out_of_range.write_text("loss:\n  alpha: 1.7\n")
+    assert main(["--params", str(out_of_range), "params", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "loss.alpha" in err and "1.7" in err
