@@ -75,11 +75,290 @@ def _add_annotations(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=_annotations_check)
 
 
+def _download(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet.data.download import cli_download
+
+    return cli_download(args, params)
+
+
+def _add_download(sub: argparse._SubParsersAction) -> None:
+    from fasrnet.data.download import add_arguments
+
+    p = sub.add_parser("download", help="fetch or adopt (--from DIR) PoseTrack data, boxes and HRNet weights; verify")
+    add_arguments(p)
+    p.set_defaults(func=_download)
+
+
+def _synthesize(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet.data.synthetic import DATASET_FORMATS, render_preview, synthesize_dataset
+
+    out = Path(args.out if args.out is not None else params.data.root)
+    names = args.datasets or [d for d in params.data.datasets if d in DATASET_FORMATS]
+    if not names:
+        raise FasrnetError(f"data.datasets lists no synthetic dataset ({', '.join(DATASET_FORMATS)}); "
+                           "pass --datasets")
+    for name in names:
+        print(synthesize_dataset(out, name, params.synthesize, progress=True).line())
+    if args.preview is not None:
+        png = Path(args.preview) if args.preview else out / "synthetic_preview.png"
+        print(f"preview: {render_preview([out / name for name in names], png)}")
+    return 0
+
+
+def _add_synthesize(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synthesize", help="write the synthetic PoseTrack-format sets (syn17: 2017 format, syn18: 2018)")
+    p.add_argument("--out", default=None, metavar="DIR", help="root of the datasets (default: params data.root)")
+    p.add_argument("--datasets", nargs="+", choices=["syn17", "syn18"], default=None, metavar="NAME",
+                   help="which sets to write (default: the syn* entries of params data.datasets)")
+    p.add_argument("--preview", nargs="?", const="", default=None, metavar="PNG",
+                   help="also write a PNG of frames around degradation episodes with the GT skeletons drawn "
+                        "(default path: DIR/synthetic_preview.png)")
+    p.set_defaults(func=_synthesize)
+
+
+def _boxes_convert(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet.data.boxes import convert
+
+    stats = convert(args.from_format, args.in_path, args.out, ann=args.ann, min_score=args.min_score)
+    print(f"{args.out}: {stats.written} boxes written ({stats.read} read, {stats.dropped_category} with "
+          f"category_id != 1 dropped, {stats.dropped_score} below --min-score dropped)")
+    return 0
+
+
+def _boxes_check(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet.data.boxes import read_boxes
+
+    for path in args.paths:
+        print(f"{path}: {len(read_boxes(path))} boxes OK")
+    return 0
+
+
+def _add_boxes(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("boxes", help="person detection boxes: convert DCPose/mmpose files, validate")
+    psub = p.add_subparsers(dest="boxes_command", required=True, metavar="{convert,check}")
+    c = psub.add_parser("convert", help="convert a box file into the pipeline's detection format")
+    c.add_argument("--from-format", required=True, choices=["dcpose", "mmpose"])
+    c.add_argument("--in", dest="in_path", required=True, metavar="FILE")
+    c.add_argument("--ann", metavar="FILE_OR_DIR",
+                   help="annotations: merged val JSON (required for mmpose) or per-video files (fills DCPose gaps)")
+    c.add_argument("--out", required=True, metavar="FILE")
+    c.add_argument("--min-score", type=float, default=None,
+                   help="drop boxes below this score (default: keep all; the crops stage applies its threshold)")
+    c.set_defaults(func=_boxes_convert)
+    k = psub.add_parser("check", help="validate files in the pipeline's detection format")
+    k.add_argument("paths", nargs="+", metavar="FILE")
+    k.set_defaults(func=_boxes_check)
+
+
+def _complexity(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet.complexity import complexity_report
+    from fasrnet.io import write_json
+
+    size = (args.input_size[0], args.input_size[1])
+    if args.width < 1 or min(size) < 32:
+        raise FasrnetError(f"complexity: --width must be >= 1 and --input-size at least 32 32, got {args.width} "
+                           f"and {size[0]} {size[1]}")
+    report = complexity_report(params, width=args.width, input_size=size)
+    write_json(args.out, report, indent=2)
+    ours, paper = report["table5"]["ours"], report["table5"]["paper"]
+    print(f"{args.out}: HRNet-W{args.width} {size[0]}x{size[1]} and FaSRnet over 3 frames")
+    for name in ("hrnet", "fasrnet"):
+        o, p = ours[name], paper[name]
+        print(f"  {name}: {o['params']:,} params ({p['params']:.4g} in the paper); {o['gmacs']} GMACs = "
+              f"{o['gflops']} GFLOPs (2 x MAC); thop-style {o['thop_style_gmacs']} G (paper {p['gflops']})")
+    return 0
+
+
+def _add_complexity(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("complexity", help="parameters and GFLOPs of HRNet and FaSRnet (Table 5)")
+    p.add_argument("--out", default="results/metrics/complexity.json", metavar="FILE",
+                   help="JSON output (default: results/metrics/complexity.json)")
+    p.add_argument("--width", type=int, default=48, metavar="C", help="backbone width measured (default: 48)")
+    p.add_argument("--input-size", type=int, nargs=2, default=[384, 288], metavar=("H", "W"),
+                   help="input crop measured (default: 384 288)")
+    p.set_defaults(func=_complexity)
+
+
+# --- learning core: crops → pretrain-backbone → extract → train → predict --------------------------------------
+
+
+def _dataset_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, help="dataset name (one of data.datasets), e.g. syn17")
+
+
+def _threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (Snakemake passes the rule's threads; default: FASRNET_THREADS)")
+
+
+def _check_dataset(params: Params, dataset: str) -> None:
+    if dataset not in params.data.datasets:
+        raise FasrnetError(f"--dataset {dataset}: not in data.datasets {params.data.datasets}")
+
+
+def _crops(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet import paths
+    from fasrnet.data.crops import build_crops
+    from fasrnet.models.heatmap import HeatmapCodec
+
+    _check_dataset(params, args.dataset)
+    for split in args.split:
+        stats = build_crops(paths.dataset_dir(params, args.dataset), split,
+                            args.out or paths.crops_dir(args.dataset, split),
+                            HeatmapCodec.from_params(params.heatmap), params.crops)
+        print(f"crops {args.dataset}/{split}: {stats['crops']} crops of {stats['persons']} persons "
+              f"in {stats['videos']} videos")
+    return 0
+
+
+def _add_crops(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("crops", help="cut person crops (frames t-1, t, t+1) into the crop cache")
+    _dataset_arg(p)
+    p.add_argument("--split", nargs="+", default=["train", "val", "test"], choices=["train", "val", "test"])
+    p.add_argument("--out", type=Path, default=None, help="output directory (one split only; "
+                   "default data/crops/<dataset>/<split>)")
+    p.set_defaults(func=_crops)
+
+
+def _pretrain_backbone(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet.backbone import pretrain_backbone
+    from fasrnet.runtime import set_threads
+
+    set_threads(args.threads)
+    result = pretrain_backbone(params, args.datasets)
+    print(f"pretrain-backbone: wrote {result['checkpoint']} ({result['crops']} crops per epoch)")
+    return 0
+
+
+def _add_pretrain_backbone(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pretrain-backbone", help="train the small HRNet on single synthetic frames (embedded default)")
+    p.add_argument("--datasets", nargs="+", default=None, help="datasets whose train crops to use "
+                   "(default: data.datasets)")
+    _threads_arg(p)
+    p.set_defaults(func=_pretrain_backbone)
+
+
+def _extract(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet import paths
+    from fasrnet.backbone import load_frozen_backbone
+    from fasrnet.features import extract, file_digest
+    from fasrnet.runtime import pick_device, set_threads
+
+    _check_dataset(params, args.dataset)
+    set_threads(args.threads)
+    backbone = load_frozen_backbone(params)
+    ident = f"{params.backbone.checkpoint} sha256:{file_digest(params.backbone.checkpoint)[:16]}"
+    for split in args.split:
+        stats = extract(paths.crops_dir(args.dataset, split), paths.features_dir(args.dataset, split), backbone,
+                        pick_device(params.extract.device), params.extract.batch_size,
+                        flip=params.heatmap.flip_test and split != "train", backbone_id=ident)
+        rate = stats["crops_per_second"]
+        print(f"extract {args.dataset}/{split}: {stats['crops']} crops"
+              + (f", {rate} crops/s" if rate else ", already complete"))
+    return 0
+
+
+def _add_extract(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("extract", help="run the frozen backbone once over every crop into the feature cache")
+    _dataset_arg(p)
+    p.add_argument("--split", nargs="+", default=["train", "val", "test"], choices=["train", "val", "test"])
+    _threads_arg(p)
+    p.set_defaults(func=_extract)
+
+
+def _train(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet.runtime import set_threads
+    from fasrnet.train import Trainer, resolve_run
+
+    set_threads(args.threads)
+    result = Trainer(params, resolve_run(params, args.run)).run()
+    last = result["history"][-1] if result["history"] else {}
+    print(f"train {args.run}: {result['epochs']} epochs, final loss {last.get('loss', float('nan')):.4e}"
+          + ("" if last.get("val_map") is None else f", val mAP {last['val_map']:.2f}"))
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train one run's FaSRnet head on the feature cache (resumes after a kill)")
+    p.add_argument("--run", required=True, help="a run named in params.yaml `runs`")
+    _threads_arg(p)
+    p.set_defaults(func=_train)
+
+
+def _predict(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet import paths
+    from fasrnet.features import FeatureStore
+    from fasrnet.models.heatmap import HeatmapCodec
+    from fasrnet.predict import predict_store, write_predictions
+    from fasrnet.runtime import pick_device, set_threads
+    from fasrnet.train import load_head, resolve_run
+
+    set_threads(args.threads)
+    device = pick_device(params.train.device)
+    if args.backbone_only:
+        if not args.dataset:
+            raise FasrnetError("--backbone-only needs --dataset")
+        _check_dataset(params, args.dataset)
+        dataset, name, head = args.dataset, paths.backbone_run_name(args.dataset), None
+    else:
+        if not args.run:
+            raise FasrnetError("give --run NAME, or --backbone-only --dataset NAME")
+        dataset, name = resolve_run(params, args.run).dataset, args.run
+        head = load_head(params, args.run, device)
+    store = FeatureStore(paths.features_dir(dataset, args.split), paths.crops_dir(dataset, args.split))
+    videos = predict_store(store, head, HeatmapCodec.from_params(params.heatmap), device,
+                           params.train.batch_size, params.heatmap.flip_test)
+    out = args.out or paths.predictions_dir(name, args.split)
+    write_predictions(videos, out, store.crops.info["format"])
+    print(f"predict {name}/{args.split}: {len(videos)} videos, {len(store)} persons -> {out}")
+    return 0
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="write PoseTrack predictions of one run (or the backbone alone)")
+    p.add_argument("--run", default=None, help="a run named in params.yaml `runs`")
+    p.add_argument("--split", required=True, choices=["val", "test"])
+    p.add_argument("--backbone-only", action="store_true",
+                   help="score the frozen backbone's own heatmaps (single-frame baseline, no refinement)")
+    p.add_argument("--dataset", default=None, help="with --backbone-only: the dataset")
+    p.add_argument("--out", type=Path, default=None, help="default results/predictions/<run>/<split>")
+    _threads_arg(p)
+    p.set_defaults(func=_predict)
+
+
+def _evaluate(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet.evaluate.command import run
+
+    return run(args)
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="PoseTrack mAP of predictions against ground truth, exactly as poseval -e")
+    p.add_argument("--gt", required=True, metavar="DIR", help="ground-truth directory (PoseTrack 2017/2018 *.json)")
+    p.add_argument("--pred", required=True, metavar="DIR", help="predictions: one file per GT file, same name")
+    p.add_argument("--out", metavar="FILE", help="write the metrics JSON here")
+    p.add_argument("--per-sequence", nargs="?", const=True, default=None, metavar="DIR",
+                   help="also evaluate each sequence alone (printed, in --out; DIR: also DIR/<seq>_AP_metrics.json)")
+    p.add_argument("--crosscheck", action="store_true",
+                   help="also run the official poseval package (must be importable) and report any difference")
+    p.set_defaults(func=_evaluate)
+
+
 #: Subcommand registrars, in pipeline order. Each adds a parser whose ``func`` is a :data:`Handler`.
 #: To add a stage: define ``_add_<stage>(sub)`` above and append it here on its own line.
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_params,
     _add_annotations,
+    _add_download,
+    _add_synthesize,
+    _add_boxes,
+    _add_complexity,
+    _add_crops,
+    _add_pretrain_backbone,
+    _add_extract,
+    _add_train,
+    _add_predict,
+    _add_evaluate,
 ]
 
 

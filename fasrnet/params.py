@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -42,6 +42,28 @@ class DataParams(Section):
     )
 
 
+class DownloadParams(Section):
+    """``fasrnet download``: where fetched files go and how transfers retry (``fasrnet/data/download.py``).
+
+    URLs may carry tokens: prefer the ``FASRNET_MIRROR_<NAME>`` / ``FASRNET_<GROUP>_MIRROR`` environment
+    variables to ``mirror`` (a base URL for every artefact; ``{file}`` in it is replaced by the file name).
+    """
+
+    what: list[Literal["images", "labels", "boxes", "weights"]] = Field(
+        default_factory=lambda: ["images", "labels", "boxes", "weights"], min_length=1
+    )
+    boxes_source: Literal["mmpose", "dcpose"] = "mmpose"
+    weights: list[str] = Field(default_factory=lambda: ["hrnet_w48_mmpose1"])
+    cache_dir: str = "data/downloads"
+    weights_dir: str = "data/weights"
+    mirror: str = ""
+    link: bool = True
+    retries: int = Field(default=5, ge=0, le=100)
+    backoff_s: float = Field(default=2.0, ge=0.0, le=3600.0)
+    backoff_max_s: float = Field(default=60.0, ge=0.0, le=3600.0)
+    timeout_s: float = Field(default=60.0, gt=0.0, le=3600.0)
+
+
 class SplitCounts(Section):
     """A number per split (videos per split, for instance)."""
 
@@ -50,8 +72,43 @@ class SplitCounts(Section):
     test: int = Field(ge=1)
 
 
+class SynthLabelParams(Section):
+    """Which frames of a synthetic video are labeled, PoseTrack style (``synthesize.labels``)."""
+
+    train_dense_fraction: float = Field(default=0.6, gt=0.0, le=1.0)
+    val_stride: int = Field(default=4, ge=1, le=100)
+    val_dense_fraction: float = Field(default=0.3, ge=0.0, le=1.0)
+    min_joints: int = Field(default=2, ge=1, le=15)
+
+
+class SynthDetectionParams(Section):
+    """Noisy person boxes for val/test, the stand-in for the public precomputed boxes (``synthesize.detections``)."""
+
+    jitter: float = Field(default=0.05, ge=0.0, le=0.5)
+    miss_rate: float = Field(default=0.03, ge=0.0, le=1.0)
+    degraded_miss_rate: float = Field(default=0.15, ge=0.0, le=1.0)
+    false_positives_per_frame: float = Field(default=0.3, ge=0.0, le=20.0)
+    true_score_min: float = Field(default=0.55, ge=0.0, le=1.0)
+    true_score_max: float = Field(default=0.99, ge=0.0, le=1.0)
+    false_score_min: float = Field(default=0.05, ge=0.0, le=1.0)
+    false_score_max: float = Field(default=0.6, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _score_ranges(self) -> SynthDetectionParams:
+        for kind in ("true", "false"):
+            lo, hi = getattr(self, f"{kind}_score_min"), getattr(self, f"{kind}_score_max")
+            if lo > hi:
+                raise ValueError(f"{kind}_score_min ({lo}) must not exceed {kind}_score_max ({hi})")
+        return self
+
+
 class SynthesizeParams(Section):
-    """Synthetic PoseTrack-format data (the embedded default's stand-in for PoseTrack)."""
+    """Synthetic PoseTrack-format data (the embedded default's stand-in for PoseTrack; ``fasrnet/data/synthetic.py``).
+
+    ``degraded_fraction`` is the approximate share of person-frames hit by a degradation episode (motion blur,
+    defocus or occlusion, on one person or on the whole frame) lasting 1..``episode_max_frames`` frames, with a
+    clean frame between two episodes of the same person; episode spacing caps it at about 0.7.
+    """
 
     seed: int = Field(default=0, ge=0)
     image_width: int = Field(default=320, ge=64, le=4096)
@@ -61,15 +118,78 @@ class SynthesizeParams(Section):
     frames_per_video: int = Field(default=32, ge=8, le=9999)
     min_people: int = Field(default=1, ge=1, le=16)
     max_people: int = Field(default=4, ge=1, le=16)
+    person_height_min: float = Field(default=0.4, ge=0.1, le=2.0)
+    person_height_max: float = Field(default=0.85, ge=0.1, le=2.0)
+    walker_fraction: float = Field(default=0.35, ge=0.0, le=1.0)
+    exit_fraction: float = Field(default=0.25, ge=0.0, le=1.0)
+    crowd_fraction: float = Field(default=0.3, ge=0.0, le=1.0)
     degraded_fraction: float = Field(default=0.35, ge=0.0, le=1.0)
+    frame_degradation_share: float = Field(default=0.3, ge=0.0, le=1.0)
+    episode_max_frames: int = Field(default=3, ge=1, le=100)
+    motion_blur_weight: float = Field(default=1.0, ge=0.0, le=100.0)
+    defocus_weight: float = Field(default=1.0, ge=0.0, le=100.0)
+    occlusion_weight: float = Field(default=1.0, ge=0.0, le=100.0)
+    blur_strength: float = Field(default=1.0, ge=0.1, le=5.0)
+    labels: SynthLabelParams = Field(default_factory=SynthLabelParams)
+    detections: SynthDetectionParams = Field(default_factory=SynthDetectionParams)
 
     @model_validator(mode="after")
-    def _people_range(self) -> SynthesizeParams:
+    def _ranges(self) -> SynthesizeParams:
         if self.min_people > self.max_people:
             raise ValueError(
                 f"min_people ({self.min_people}) must not exceed max_people ({self.max_people})"
             )
+        if self.person_height_min > self.person_height_max:
+            raise ValueError(
+                f"person_height_min ({self.person_height_min}) must not exceed "
+                f"person_height_max ({self.person_height_max})"
+            )
+        if self.motion_blur_weight + self.defocus_weight + self.occlusion_weight <= 0:
+            raise ValueError("motion_blur_weight, defocus_weight and occlusion_weight must not all be 0")
         return self
+
+
+class HeatmapParams(Section):
+    """Crop and heatmap geometry (``fasrnet/models/heatmap.py``): crops, extract, train and predict read it.
+
+    Paper setting: ``input_size: [384, 288]`` (heatmaps 96×72). ``sigma`` is stated at a 96-pixel-high heatmap
+    (the code's 3; the paper says radius 2) and scaled with the heatmap height, so at 128×96 (heatmaps 32×24)
+    the Gaussian has σ = 1 heatmap pixel and covers the same fraction of the person.
+    """
+
+    input_size: list[int] = Field(default_factory=lambda: [128, 96], min_length=2, max_length=2)
+    sigma: float = Field(default=3.0, gt=0.0, le=20.0)
+    target: Literal["subpixel", "round"] = "subpixel"
+    box_enlarge: float = Field(default=1.25, ge=1.0, le=3.0)
+    shift: float = Field(default=0.25, ge=0.0, le=0.5)
+    flip_test: bool = False
+
+    @model_validator(mode="after")
+    def _input_size(self) -> HeatmapParams:
+        bad = [v for v in self.input_size if v < 32 or v > 2048 or v % 32]
+        if bad:
+            raise ValueError(
+                f"input_size {self.input_size}: [height, width] must be multiples of 32 in [32, 2048] "
+                "(HRNet's four branches halve it five times)"
+            )
+        return self
+
+
+class ModelParams(Section):
+    """The network: HRNet backbone width and the FaSRnet head variant (``fasrnet/models``).
+
+    Paper setting: ``backbone_width: 48`` (HRNet-W48, the official COCO checkpoint). Variants are the rows of
+    Tables 6–8 (``fasrnet.models.fasrnet.VARIANTS`` says what each removes).
+    """
+
+    backbone_width: int = Field(default=8, ge=1, le=64)
+    variant: Literal[
+        "fasrnet", "baseline", "pcda", "fda", "no_att", "no_fr", "smd", "no_prev", "no_next"
+    ] = "fasrnet"
+    srm_dilations: list[Annotated[int, Field(ge=1, le=32)]] = Field(default_factory=lambda: [1], min_length=1)
+    offset_conv: Literal["padding1", "dilated"] = "padding1"
+    init_std: float = Field(default=0.001, gt=0.0, le=1.0)
+    dcn_backend: Literal["auto", "torchvision", "grid_sample"] = "auto"
 
 
 class LossParams(Section):
@@ -78,12 +198,104 @@ class LossParams(Section):
     alpha: float = Field(default=0.4, ge=0.0, le=1.0)
 
 
+class CropsParams(Section):
+    """The person-crop cache (``fasrnet/data/crops.py``).
+
+    Augmentation: ``clipped_gaussian`` is the official code's (scale clip(N·0.35+1, 0.65, 1.35), rotation
+    clip(N·45°, ±90°) with probability 0.6); ``uniform`` is the paper's wording (rotation ±45°, scale 0.65–1.35).
+    """
+
+    eval_boxes: Literal["detections", "gt"] = "detections"
+    det_score_threshold: float = Field(default=0.2, ge=0.0, le=1.0)
+    train_views: int = Field(default=2, ge=1, le=64)
+    augmentation: Literal["clipped_gaussian", "uniform"] = "clipped_gaussian"
+    scale_factor: float = Field(default=0.35, ge=0.0, lt=1.0)
+    rotation: float = Field(default=45.0, ge=0.0, le=180.0)
+    rotation_prob: float = Field(default=0.6, ge=0.0, le=1.0)
+    flip_prob: float = Field(default=0.5, ge=0.0, le=1.0)
+    shard_size: int = Field(default=256, ge=1, le=100000)
+    seed: int = Field(default=0, ge=0)
+
+
+class BackboneParams(Section):
+    """Where the frozen backbone comes from.
+
+    ``pretrain`` (embedded default): ``fasrnet pretrain-backbone`` trains the small HRNet on single synthetic train
+    crops (standing in for COCO pretraining) and writes ``checkpoint``. ``checkpoint``: a downloaded HRNet
+    checkpoint (official or mmpose layout) at ``checkpoint`` is used as it is (paper setting).
+    """
+
+    source: Literal["pretrain", "checkpoint"] = "pretrain"
+    checkpoint: str = "models/backbone/hrnet.pth"
+    epochs: int = Field(default=8, ge=1, le=1000)
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    lr: float = Field(default=0.002, gt=0.0, le=1.0)
+    lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [6])
+    seed: int = Field(default=0, ge=0)
+
+
+class ExtractParams(Section):
+    """The frozen-backbone feature cache (``fasrnet/features.py``)."""
+
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class TrainParams(Section):
+    """Head training on the feature cache (``fasrnet/train.py``). Paper: Adam, lr 1e-4, 30 epochs, batch 64,
+    ×0.1 at epochs 8, 16, 20, 25 (the official code: 9, 17, 21, 25). The embedded default scales the schedule
+    down to a few epochs on a tiny head."""
+
+    epochs: int = Field(default=8, ge=1, le=1000)
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    lr: float = Field(default=1e-3, gt=0.0, le=1.0)
+    lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [6])
+    lr_factor: float = Field(default=0.1, gt=0.0, le=1.0)
+    seed: int = Field(default=0, ge=0)
+    val_every: int = Field(default=1, ge=0, le=1000)
+    online_backbone: bool = False
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class RunParams(Section):
+    """One training run behind a table row. Unset fields take the main setting: ``variant`` → model.variant,
+    ``alpha`` → loss.alpha, ``seed`` → train.seed (so ``-S loss.alpha=…`` touches exactly the runs without
+    their own alpha)."""
+
+    dataset: Literal["syn17", "syn18", "posetrack17", "posetrack18"]
+    variant: Literal[
+        "fasrnet", "baseline", "pcda", "fda", "no_att", "no_fr", "smd", "no_prev", "no_next"
+    ] | None = None
+    alpha: float | None = Field(default=None, ge=0.0, le=1.0)
+    seed: int | None = Field(default=None, ge=0)
+
+
+def _default_runs() -> dict[str, RunParams]:
+    return {f"main_{ds}": RunParams(dataset=ds) for ds in ("syn17", "syn18")}
+
+
 class Params(Section):
     """The whole ``params.yaml``."""
 
     data: DataParams = Field(default_factory=DataParams)
+    download: DownloadParams = Field(default_factory=DownloadParams)
     synthesize: SynthesizeParams = Field(default_factory=SynthesizeParams)
+    crops: CropsParams = Field(default_factory=CropsParams)
+    backbone: BackboneParams = Field(default_factory=BackboneParams)
+    extract: ExtractParams = Field(default_factory=ExtractParams)
+    heatmap: HeatmapParams = Field(default_factory=HeatmapParams)
+    model: ModelParams = Field(default_factory=ModelParams)
     loss: LossParams = Field(default_factory=LossParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+    runs: dict[str, RunParams] = Field(default_factory=_default_runs)
+
+    @model_validator(mode="after")
+    def _runs_use_configured_datasets(self) -> Params:
+        for name, run in self.runs.items():
+            if run.dataset not in self.data.datasets:
+                raise ValueError(f"runs.{name}.dataset is {run.dataset!r}, which is not in data.datasets "
+                                 f"{self.data.datasets}")
+        return self
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -123,6 +335,9 @@ def _format_errors(exc: ValidationError, source: str) -> str:
             lines.append(f"{source}: unknown key {key}{hint}")
         elif err["type"] == "missing":
             lines.append(f"{source}: {key}: required key is missing")
+        elif err["type"] == "value_error":  # a cross-field check: its message says what is wrong
+            where = f"{key}: " if key else ""
+            lines.append(f"{source}: {where}{_expected(err)}")
         else:
             where = f"{key}: " if key else ""
             lines.append(f"{source}: {where}got {err['input']!r}; {_expected(err)}")

@@ -1,0 +1,320 @@
+"""The person-crop cache (``fasrnet crops``): for every person of frame t, the box of frame t crops frames
+t−1, t and t+1 (clamped at the video's ends) with one affine transform, stored as uint8 shards.
+
+Boxes: train — the tight box over the person's annotated joints; val/test — the detection file
+(``detections/<split>_boxes.json``) above ``crops.det_score_threshold``, or the GT persons' boxes
+(``crops.eval_boxes: gt``; val only, the test split has no GT). Every box goes through
+:meth:`HeatmapCodec.box_to_center_scale` (input aspect ratio, 25% enlargement).
+
+Train crops come as ``crops.train_views`` augmented views (scale, rotation, horizontal flip; one transform for
+all three frames), each drawn from its own generator seeded by (seed, video, frame, person, view): the cache
+is identical whatever order or shard it is written in, so a resumed run writes the same bytes.
+
+Output directory (``data/crops/<dataset>/<split>/``):
+
+- the shard store (:mod:`fasrnet.shards`) with field ``images``: ``(3 frames, 3 RGB, H, W)`` uint8;
+- ``index.npz``: per crop ``video``, ``frame``, ``person``, ``track_id``, ``center`` (2), ``scale`` (2),
+  ``rotation``, ``flip``, ``score`` (box score; 1 for GT boxes), ``joints`` (17, 2) in crop pixels and
+  ``joints_vis`` (17,) training weights (train only; zeros elsewhere);
+- ``index.json``: dataset, split, annotation format, videos (name, annotation file, frame image paths), counts.
+  Written last: a store without it is incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from fasrnet.data.boxes import read_boxes
+from fasrnet.data.posetrack import FLIP_PAIRS, NUM_KEYPOINTS, Video, detect_format, read_video
+from fasrnet.errors import FasrnetError, InputFormatError
+from fasrnet.io import atomic_path, write_json
+from fasrnet.models.heatmap import HeatmapCodec, apply_affine
+from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter
+
+if TYPE_CHECKING:
+    from fasrnet.params import CropsParams
+
+SPLITS = ("train", "val", "test")
+INDEX_ARRAYS = ("video", "frame", "person", "track_id", "center", "scale", "rotation", "flip", "score", "joints",
+                "joints_vis")
+
+
+@dataclass
+class PersonBox:
+    """One crop to cut: the person's box in frame ``frame`` of video ``video``."""
+
+    video: int
+    frame: int
+    person: int
+    box: tuple[float, float, float, float]
+    score: float = 1.0
+    track_id: int = -1
+    keypoints: np.ndarray | None = None  # (17, 3) image pixels, GT only
+    present: np.ndarray | None = None  # (17,) bool
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Boxes
+
+
+def keypoint_box(keypoints: np.ndarray, present: np.ndarray) -> tuple[float, float, float, float] | None:
+    """The tight box over annotated joints; None when fewer than two joints or a zero-area box."""
+    pts = keypoints[present, :2]
+    if len(pts) < 2:
+        return None
+    x0, y0 = pts.min(axis=0)
+    x1, y1 = pts.max(axis=0)
+    if x1 - x0 <= 0 and y1 - y0 <= 0:
+        return None
+    return float(x0), float(y0), float(max(x1 - x0, 1.0)), float(max(y1 - y0, 1.0))
+
+
+def gt_person_boxes(videos: list[Video]) -> list[PersonBox]:
+    out = []
+    for v, video in enumerate(videos):
+        for t, frame in enumerate(video.frames):
+            for p, person in enumerate(frame.persons):
+                box = keypoint_box(person.keypoints, person.present)
+                if box is None:
+                    continue
+                out.append(PersonBox(v, t, p, box, 1.0, -1 if person.track_id is None else person.track_id,
+                                     person.keypoints.copy(), person.present.copy()))
+    return out
+
+
+def detection_boxes(videos: list[Video], det_file: Path, threshold: float) -> list[PersonBox]:
+    """Detections above ``threshold``, matched to frames by image path; boxes naming no frame are an error."""
+    where = {frame.image: (v, t) for v, video in enumerate(videos) for t, frame in enumerate(video.frames)}
+    boxes = read_boxes(det_file)
+    out = []
+    per_frame: dict[tuple[int, int], int] = {}
+    for i, b in enumerate(boxes):
+        if b.category_id != 1 or b.score < threshold:
+            continue
+        if b.image_name not in where:
+            raise InputFormatError(det_file, f"[{i}].image_name",
+                                   f"{b.image_name!r} is not a frame of any annotation file of this split")
+        if b.bbox[2] <= 0 or b.bbox[3] <= 0:
+            continue
+        v, t = where[b.image_name]
+        k = per_frame.get((v, t), 0)
+        per_frame[(v, t)] = k + 1
+        out.append(PersonBox(v, t, k, b.bbox, b.score, k))
+    out.sort(key=lambda pb: (pb.video, pb.frame, pb.person))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Augmentation and cutting
+
+
+def draw_augmentation(rng: np.random.Generator, p: CropsParams) -> tuple[float, float, bool]:
+    """(scale factor, rotation degrees, flip) for one training view."""
+    if p.augmentation == "uniform":  # the paper's wording: rotation ±45°, scale 0.65–1.35
+        s = rng.uniform(1 - p.scale_factor, 1 + p.scale_factor)
+        r = rng.uniform(-p.rotation, p.rotation)
+    else:  # the official code: clipped Gaussians, rotation only with probability rotation_prob
+        s = float(np.clip(rng.standard_normal() * p.scale_factor + 1, 1 - p.scale_factor, 1 + p.scale_factor))
+        g = float(np.clip(rng.standard_normal() * p.rotation, -2 * p.rotation, 2 * p.rotation))
+        r = g if rng.random() <= p.rotation_prob else 0.0
+    flip = bool(rng.random() < p.flip_prob)
+    return float(s), float(r), flip
+
+
+def flip_joints(joints: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Swap left/right slots after mirroring (coordinates are already mirrored by the affine)."""
+    joints, vis = joints.copy(), vis.copy()
+    for a, b in FLIP_PAIRS:
+        joints[[a, b]] = joints[[b, a]]
+        vis[[a, b]] = vis[[b, a]]
+    return joints, vis
+
+
+def cut(images: list[np.ndarray], matrix: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
+    """Warp each RGB image with ``matrix`` → ``(len(images), 3, H, W)`` uint8."""
+    out = [cv2.warpAffine(img, matrix, size_wh, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+           for img in images]
+    return np.stack(out).transpose(0, 3, 1, 2)
+
+
+class ImageCache:
+    """A small LRU of decoded RGB frames: crops walk videos in frame order, so t−1, t, t+1 are reused."""
+
+    def __init__(self, root: Path, capacity: int = 8):
+        self.root = root
+        self.capacity = capacity
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def get(self, rel: str) -> np.ndarray:
+        if rel in self._items:
+            self._items.move_to_end(rel)
+            return self._items[rel]
+        path = self.root / rel
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise FasrnetError(f"{path}: image missing or unreadable")
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        self._items[rel] = img
+        if len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+        return img
+
+
+def neighbour_frames(video: Video, t: int) -> list[str]:
+    """Image paths of t−1, t, t+1, clamped at the video's ends."""
+    last = len(video.frames) - 1
+    return [video.frames[min(max(k, 0), last)].image for k in (t - 1, t, t + 1)]
+
+
+def view_geometry(pb: PersonBox, codec: HeatmapCodec, aug: tuple[float, float, bool] | None) -> dict:
+    """One view's affine ``matrix`` (image → crop), ``center``/``scale``/``rotation``/``flip`` and its training
+    targets: ``joints`` (17, 2) in crop pixels and ``joints_vis`` (17,) (visible, annotated, inside the crop)."""
+    center, scale = codec.box_to_center_scale(pb.box)
+    s, r, flip = aug if aug is not None else (1.0, 0.0, False)
+    scale = scale * s
+    matrix = codec.crop_transform(center, scale, rotation=r, flip=flip)
+    joints = np.zeros((NUM_KEYPOINTS, 2), dtype=np.float32)
+    vis = np.zeros(NUM_KEYPOINTS, dtype=np.float32)
+    if pb.keypoints is not None and pb.present is not None:
+        joints = apply_affine(pb.keypoints[:, :2], matrix).astype(np.float32)
+        vis = (pb.present & (pb.keypoints[:, 2] > 0)).astype(np.float32)
+        w, h = codec.input_wh
+        inside = (joints[:, 0] >= 0) & (joints[:, 0] <= w - 1) & (joints[:, 1] >= 0) & (joints[:, 1] <= h - 1)
+        vis *= inside
+        if flip:
+            joints, vis = flip_joints(joints, vis)
+    return {"matrix": matrix, "center": center, "scale": scale, "rotation": r, "flip": flip,
+            "joints": joints, "joints_vis": vis}
+
+
+def make_view(pb: PersonBox, video: Video, cache: ImageCache, codec: HeatmapCodec,
+              aug: tuple[float, float, bool] | None) -> dict:
+    """:func:`view_geometry` plus the cut images ``(3 frames, 3, H, W)`` uint8."""
+    view = view_geometry(pb, codec, aug)
+    view["images"] = cut([cache.get(p) for p in neighbour_frames(video, pb.frame)], view["matrix"], codec.input_wh)
+    return view
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The stage
+
+
+def load_split(dataset_dir: Path, split: str) -> tuple[list[Video], list[str], int]:
+    """Videos of one split (sorted by file name), their annotation files, and the annotation format."""
+    ann_dir = dataset_dir / "annotations" / split
+    files = sorted(ann_dir.glob("*.json"))
+    if not files:
+        raise FasrnetError(f"{ann_dir}: no annotation files; run `fasrnet synthesize` or `fasrnet download` first")
+    videos = [read_video(f) for f in files]
+    fmt = detect_format(json.loads(files[0].read_text(encoding="utf-8")))
+    return videos, [str(f.relative_to(dataset_dir)) for f in files], fmt
+
+
+def person_boxes(dataset_dir: Path, split: str, videos: list[Video], p: CropsParams) -> list[PersonBox]:
+    if split == "train":
+        return gt_person_boxes(videos)
+    if p.eval_boxes == "gt":
+        if split == "test":
+            raise FasrnetError("crops.eval_boxes: gt needs ground truth, which the test split does not have; "
+                               "use detections for test")
+        return gt_person_boxes(videos)
+    det = dataset_dir / "detections" / f"{split}_boxes.json"
+    if not det.exists():
+        raise FasrnetError(f"{det}: detection file missing (crops.eval_boxes is 'detections')")
+    return detection_boxes(videos, det, p.det_score_threshold)
+
+
+def build_crops(dataset_dir: str | Path, split: str, out_dir: str | Path, codec: HeatmapCodec,
+                p: CropsParams, progress: bool = True) -> dict[str, int]:
+    """Write the crop store of one split; resumes at the first unfinished shard. Returns counts."""
+    if split not in SPLITS:
+        raise FasrnetError(f"split must be one of {SPLITS}, got {split!r}")
+    dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
+    videos, ann_files, fmt = load_split(dataset_dir, split)
+    pboxes = person_boxes(dataset_dir, split, videos, p)
+    views = p.train_views if split == "train" else 1
+    items = [(pb, k) for pb in pboxes for k in range(views)]
+    if not items:
+        raise FasrnetError(f"{dataset_dir.name}/{split}: no person boxes to crop")
+    (out_dir / "index.json").unlink(missing_ok=True)  # incomplete until rewritten at the end
+    w, h = codec.input_wh
+    writer = ShardWriter(out_dir, {"images": Field((3, 3, h, w), "uint8")}, p.shard_size, len(items))
+    meta = {k: [] for k in INDEX_ARRAYS}
+    cache = ImageCache(dataset_dir)
+    start = writer.first_incomplete()
+    bar = tqdm(total=len(items), desc=f"crops {dataset_dir.name}/{split}", unit="crop", disable=not progress,
+               initial=sum(len(writer.shard_range(k)) for k in range(start)))
+    for shard in range(writer.num_shards):
+        images = []
+        for i in writer.shard_range(shard):
+            pb, k = items[i]
+            aug = None
+            if split == "train":
+                rng = np.random.default_rng([p.seed, pb.video, pb.frame, pb.person, k])
+                aug = draw_augmentation(rng, p)
+            if shard < start:  # finished shard: only the (cheap, deterministic) geometry is needed
+                view = view_geometry(pb, codec, aug)
+            else:
+                view = make_view(pb, videos[pb.video], cache, codec, aug)
+                images.append(view["images"])
+            meta["video"].append(pb.video)
+            meta["frame"].append(pb.frame)
+            meta["person"].append(pb.person)
+            meta["track_id"].append(pb.track_id)
+            meta["score"].append(pb.score)
+            for key in ("center", "scale", "rotation", "flip", "joints", "joints_vis"):
+                meta[key].append(view[key])
+        if shard >= start:
+            writer.write_shard(shard, {"images": np.stack(images)})
+            bar.update(len(images))
+    bar.close()
+    arrays = {k: np.asarray(v) for k, v in meta.items()}
+    with atomic_path(out_dir / "index.npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    index = {
+        "dataset": dataset_dir.name,
+        "split": split,
+        "format": fmt,
+        "input_size": list(codec.input_size),
+        "count": len(items),
+        "views": views,
+        "persons": len(pboxes),
+        "videos": [{"name": v.name, "annotation": a, "frames": [f.image for f in v.frames]}
+                   for v, a in zip(videos, ann_files)],
+    }
+    write_json(out_dir / "index.json", index, indent=1)
+    return {"crops": len(items), "persons": len(pboxes), "videos": len(videos)}
+
+
+@dataclass
+class CropIndex:
+    """A complete crop store: its metadata arrays, JSON index and image shards."""
+
+    dir: Path
+    info: dict
+    arrays: dict[str, np.ndarray]
+    images: ShardReader
+
+    @classmethod
+    def open(cls, directory: str | Path) -> CropIndex:
+        directory = Path(directory)
+        index = directory / "index.json"
+        if not index.exists():
+            raise ShardStoreError(f"{directory}: crop cache missing or incomplete (no index.json); "
+                                  "run `fasrnet crops` first")
+        info = json.loads(index.read_text())
+        with np.load(directory / "index.npz") as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        return cls(directory, info, arrays, ShardReader(directory))
+
+    def __len__(self) -> int:
+        return int(self.info["count"])

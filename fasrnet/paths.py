@@ -1,0 +1,50 @@
+"""The pipeline's directory layout: one owner for every path the stages (and Snakemake/DVC) use.
+
+All paths are relative to the working directory (the repository root when run by Snakemake or DVC).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fasrnet.params import Params
+
+CROPS = Path("data/crops")
+FEATURES = Path("data/features")
+MODELS = Path("models")
+PREDICTIONS = Path("results/predictions")
+METRICS = Path("results/metrics")
+FIGURES = Path("results/figures")
+
+
+def dataset_dir(params: Params, dataset: str) -> Path:
+    return Path(params.data.root) / dataset
+
+
+def annotations_dir(params: Params, dataset: str, split: str) -> Path:
+    return dataset_dir(params, dataset) / "annotations" / split
+
+
+def crops_dir(dataset: str, split: str) -> Path:
+    return CROPS / dataset / split
+
+
+def features_dir(dataset: str, split: str) -> Path:
+    return FEATURES / dataset / split
+
+
+def run_dir(run: str) -> Path:
+    return MODELS / run
+
+
+def predictions_dir(run: str, split: str) -> Path:
+    return PREDICTIONS / run / split
+
+
+def backbone_run_name(dataset: str) -> str:
+    """The pseudo-run of the frozen backbone alone (no refinement) on ``dataset``."""
+    return f"backbone_{dataset}"
+
+
+def metrics_file(run: str) -> Path:
+    return METRICS / f"{run}.json"

@@ -1,0 +1,106 @@
+"""Predictions (``fasrnet predict``): heatmaps of cached crops → keypoints → image coordinates → PoseTrack
+files, one per video, in the format of the dataset's annotations (poseval pairs them by basename).
+
+Joint score = heatmap maximum × box score (DCPose). Every frame of every video is written, with or without
+people, so the files pair frame by frame with the GT; the test split needs no GT (files for submission).
+Each person gets a ``track_id`` unique in its frame (poseval requires one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fasrnet.data.crops import CropIndex
+from fasrnet.data.posetrack import NUM_KEYPOINTS, Frame, Person, Video, write_video
+from fasrnet.errors import FasrnetError
+from fasrnet.features import FeatureStore
+from fasrnet.io import atomic_dir
+from fasrnet.models.fasrnet import FaSRnetHead
+from fasrnet.models.heatmap import HeatmapCodec, flip_back
+
+
+def _head_outputs(head: FaSRnetHead, feat: torch.Tensor, hm: torch.Tensor) -> torch.Tensor:
+    return head(feat[:, 0], feat[:, 1], feat[:, 2], hm[:, 0], hm[:, 1], hm[:, 2])["pred"]
+
+
+@torch.no_grad()
+def iter_heatmaps(store: FeatureStore, head: FaSRnetHead | None, device: torch.device, batch_size: int,
+                  flip_test: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(crop indices, scored heatmaps (B, J, h, w) float32)`` batch by batch: the head's output, or
+    with ``head=None`` the frozen backbone's own heatmap of frame t (the single-frame baseline)."""
+    if flip_test and not store.has_flip:
+        raise FasrnetError(f"{store.dir}: heatmap.flip_test is on but the cache has no flipped crops; "
+                           "re-run `fasrnet extract` with flip_test enabled")
+    if head is not None:
+        head.eval()
+    n = len(store)
+    for s in range(0, n, batch_size):
+        idx = np.arange(s, min(s + batch_size, n))
+
+        def scored(suffix: str) -> torch.Tensor:
+            hm = torch.from_numpy(store.reader.get_many("heatmap" + suffix, idx)).to(device, torch.float32)
+            if head is None:
+                return hm[:, 1]
+            feat = torch.from_numpy(store.reader.get_many("feat" + suffix, idx)).to(device, torch.float32)
+            return _head_outputs(head, feat, hm)
+
+        pred = scored("")
+        if flip_test:
+            pred = 0.5 * (pred + flip_back(scored("_flip")))
+        yield idx, pred.float().cpu().numpy()
+
+
+def keypoints_in_image(heatmaps: np.ndarray, idx: np.ndarray, crops: CropIndex, codec: HeatmapCodec
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Decode the heatmaps of crops ``idx`` and map them back through each crop's inverse affine →
+    ``(B, J, 2)`` image pixels and ``(B, J)`` scores (heatmap maximum × box score)."""
+    coords, maxvals = codec.decode(heatmaps)
+    a = crops.arrays
+    image = np.empty_like(coords)
+    for k, i in enumerate(idx):
+        image[k] = codec.to_image(coords[k], a["center"][i], a["scale"][i], float(a["rotation"][i]))
+    return image, maxvals * a["score"][idx, None]
+
+
+def build_videos(crops: CropIndex, coords: np.ndarray, scores: np.ndarray) -> list[tuple[str, Video]]:
+    """(annotation basename, predicted :class:`Video`) for every video of the crop index, all frames kept."""
+    a = crops.arrays
+    out = []
+    per_frame: dict[tuple[int, int], list[int]] = {}
+    for i, (v, t) in enumerate(zip(a["video"], a["frame"])):
+        per_frame.setdefault((int(v), int(t)), []).append(i)
+    for v, info in enumerate(crops.info["videos"]):
+        frames = []
+        for t, image in enumerate(info["frames"]):
+            persons = []
+            for k, i in enumerate(per_frame.get((v, t), [])):
+                kps = np.zeros((NUM_KEYPOINTS, 3))
+                kps[:, :2] = coords[i]
+                kps[:, 2] = 1.0
+                persons.append(Person(kps, np.ones(NUM_KEYPOINTS, dtype=bool), track_id=k,
+                                      scores=scores[i].astype(np.float64), score=float(a["score"][i])))
+            frames.append(Frame(image=image, is_labeled=bool(persons), persons=persons))
+        out.append((Path(info["annotation"]).name, Video(info["name"], frames)))
+    return out
+
+
+def write_predictions(videos: list[tuple[str, Video]], out_dir: str | Path, fmt: int) -> None:
+    """Write every video into ``out_dir`` (replaced as a whole, atomically)."""
+    with atomic_dir(out_dir) as tmp:
+        for name, video in videos:
+            write_video(video, tmp / name, fmt)
+
+
+def predict_store(store: FeatureStore, head: FaSRnetHead | None, codec: HeatmapCodec, device: torch.device,
+                  batch_size: int, flip_test: bool = False) -> list[tuple[str, Video]]:
+    """Predicted videos for every crop of ``store`` (heatmaps are decoded batch by batch, never all held)."""
+    n = len(store)
+    coords = np.zeros((n, NUM_KEYPOINTS, 2))
+    scores = np.zeros((n, NUM_KEYPOINTS))
+    for idx, heatmaps in iter_heatmaps(store, head, device, batch_size, flip_test):
+        coords[idx], scores[idx] = keypoints_in_image(heatmaps, idx, store.crops, codec)
+    return build_videos(store.crops, coords, scores)

@@ -1,0 +1,67 @@
+"""Process-level set-up shared by the torch stages: threads, seeds, devices, RNG state for resumable runs."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fasrnet.io import atomic_path
+
+
+def set_threads(threads: int | None) -> int:
+    """Limit torch's intra-op threads (Snakemake passes the rule's ``threads``) so parallel jobs on a small
+    machine do not oversubscribe it. ``None`` uses ``FASRNET_THREADS`` or torch's default."""
+    if threads is None:
+        env = os.environ.get("FASRNET_THREADS")
+        threads = int(env) if env else None
+    if threads is not None and threads > 0:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` → CUDA when available, else CPU. Nothing is ever moved to a device implicitly."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, obj: dict[str, Any]) -> None:
+    """``torch.save`` through a temporary file and ``os.replace``: a kill never leaves a torn checkpoint."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    # Our own checkpoints hold RNG states (numpy arrays, tuples): not loadable with weights_only.
+    return torch.load(path, map_location=map_location, weights_only=False)

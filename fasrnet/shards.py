@@ -1,0 +1,151 @@
+"""Sharded array store for the crop and feature caches.
+
+Layout of one store directory::
+
+    <dir>/shard-00000.<field>.npy   one uncompressed .npy per field per shard (memory-mappable)
+    <dir>/shard-00000.done.json     written last, atomically: the shard is complete iff this exists
+    <dir>/store.json                fields, dtypes, per-item shapes, shard size (written when the store opens)
+
+Why plain ``.npy`` shards: training reads every item once per epoch in (shuffled) order; uncompressed
+fixed-stride arrays are ``mmap``-ed with zero decode cost, the OS page cache does the buffering, and a reader
+never holds more than the pages it touches (never the whole cache in RAM). Shards bound the work lost by a
+killed writer: a resumed writer continues at the first shard without its ``done`` marker, and a half-written
+shard (fields without a marker) is never read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fasrnet.errors import FasrnetError
+from fasrnet.io import atomic_path, write_json
+
+
+class ShardStoreError(FasrnetError):
+    """A store is missing, incomplete, or was written with another layout."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One array field: per-item shape and dtype."""
+
+    shape: tuple[int, ...]
+    dtype: str
+
+    def to_json(self) -> dict:
+        return {"shape": list(self.shape), "dtype": self.dtype}
+
+
+def _shard_name(k: int) -> str:
+    return f"shard-{k:05d}"
+
+
+class ShardWriter:
+    """Writes items shard by shard. ``write_shard(k, arrays)`` is atomic per shard; ``is_done(k)`` lets a
+    resumed run skip finished shards."""
+
+    def __init__(self, directory: str | Path, fields: dict[str, Field], shard_size: int, total: int):
+        if shard_size < 1:
+            raise ValueError("shard_size must be >= 1")
+        self.dir = Path(directory)
+        self.fields = fields
+        self.shard_size = shard_size
+        self.total = total
+        self.dir.mkdir(parents=True, exist_ok=True)
+        layout = {
+            "fields": {k: f.to_json() for k, f in fields.items()},
+            "shard_size": shard_size,
+            "total": total,
+        }
+        meta = self.dir / "store.json"
+        if meta.exists():
+            old = json.loads(meta.read_text())
+            if old != layout:
+                # Another layout (other params): nothing of the old store can be reused.
+                for p in self.dir.glob("shard-*"):
+                    p.unlink()
+        write_json(meta, layout, indent=1)
+
+    @property
+    def num_shards(self) -> int:
+        return (self.total + self.shard_size - 1) // self.shard_size
+
+    def shard_range(self, k: int) -> range:
+        return range(k * self.shard_size, min((k + 1) * self.shard_size, self.total))
+
+    def is_done(self, k: int) -> bool:
+        return (self.dir / f"{_shard_name(k)}.done.json").exists()
+
+    def write_shard(self, k: int, arrays: dict[str, np.ndarray]) -> None:
+        n = len(self.shard_range(k))
+        if set(arrays) != set(self.fields):
+            raise ValueError(f"shard {k}: expected fields {sorted(self.fields)}, got {sorted(arrays)}")
+        for name, field in self.fields.items():
+            arr = np.ascontiguousarray(arrays[name], dtype=field.dtype)
+            if arr.shape != (n, *field.shape):
+                raise ValueError(f"shard {k}.{name}: expected shape {(n, *field.shape)}, got {arr.shape}")
+            with atomic_path(self.dir / f"{_shard_name(k)}.{name}.npy") as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, arr, allow_pickle=False)
+        write_json(self.dir / f"{_shard_name(k)}.done.json", {"count": n})
+
+    def first_incomplete(self) -> int:
+        """Index of the first shard without a done marker (``num_shards`` when all are complete)."""
+        return next((k for k in range(self.num_shards) if not self.is_done(k)), self.num_shards)
+
+
+class ShardReader:
+    """Random access over a complete store; arrays are memory-mapped per shard on first use."""
+
+    def __init__(self, directory: str | Path):
+        self.dir = Path(directory)
+        meta = self.dir / "store.json"
+        if not meta.exists():
+            raise ShardStoreError(f"{self.dir}: not a shard store (store.json missing); run the stage that writes it")
+        layout = json.loads(meta.read_text())
+        self.fields = {k: Field(tuple(v["shape"]), v["dtype"]) for k, v in layout["fields"].items()}
+        self.shard_size = int(layout["shard_size"])
+        self.total = int(layout["total"])
+        num_shards = (self.total + self.shard_size - 1) // self.shard_size
+        missing = [k for k in range(num_shards) if not (self.dir / f"{_shard_name(k)}.done.json").exists()]
+        if missing:
+            raise ShardStoreError(
+                f"{self.dir}: incomplete store, shards {missing[:5]}{'…' if len(missing) > 5 else ''} "
+                f"of {num_shards} unfinished; re-run the stage to resume"
+            )
+        self._maps: dict[tuple[int, str], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self.total
+
+    def _array(self, k: int, name: str) -> np.ndarray:
+        key = (k, name)
+        if key not in self._maps:
+            self._maps[key] = np.load(self.dir / f"{_shard_name(k)}.{name}.npy", mmap_mode="r")
+        return self._maps[key]
+
+    def get(self, name: str, index: int) -> np.ndarray:
+        if not 0 <= index < self.total:
+            raise IndexError(index)
+        k, i = divmod(index, self.shard_size)
+        return self._array(k, name)[i]
+
+    def get_many(self, name: str, indices: np.ndarray) -> np.ndarray:
+        """Gather items (any order) into one new array, reading shard by shard."""
+        indices = np.asarray(indices, dtype=np.int64)
+        field = self.fields[name]
+        out = np.empty((len(indices), *field.shape), dtype=field.dtype)
+        shards, offsets = np.divmod(indices, self.shard_size)
+        for k in np.unique(shards):
+            sel = np.nonzero(shards == k)[0]
+            out[sel] = self._array(int(k), name)[offsets[sel]]
+        return out
+
+    def iter_shards(self, name: str) -> Iterator[np.ndarray]:
+        for k in range((self.total + self.shard_size - 1) // self.shard_size):
+            yield self._array(k, name)

@@ -1,0 +1,272 @@
+"""Head training (``fasrnet train --run NAME``) on the frozen-backbone feature cache.
+
+Adam, multi-step LR, seeded; every epoch's batches come from a permutation drawn from
+``default_rng([seed, epoch])``, so the data order depends only on the seed and the epoch. After every epoch an
+atomic checkpoint holds the model, optimizer, scheduler and RNG state plus the history; a run restarted after a
+kill (even SIGKILL) resumes from it and ends with the same weights as an uninterrupted run.
+
+The cache is read through memory-mapped shards (never loaded whole). ``train.online_backbone: true`` instead runs
+the frozen backbone inside the loop on crops cut afresh from the images with new augmentation every epoch (the
+official code's way); everything else is the same code.
+
+Outputs in ``models/<run>/``: ``checkpoint.pt`` (last epoch, resumable), ``head.pt`` (final weights and the run's
+configuration, written when the run completes) and ``train_log.csv`` (epoch, lr, loss, val mAP) for DVC plots.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from fasrnet import paths
+from fasrnet.data.crops import ImageCache, PersonBox, draw_augmentation, gt_person_boxes, load_split, make_view
+from fasrnet.data.posetrack import read_split
+from fasrnet.errors import FasrnetError
+from fasrnet.evaluate import evaluate_videos
+from fasrnet.features import FeatureStore, prepare_backbone, run_backbone
+from fasrnet.io import write_text
+from fasrnet.models.fasrnet import FaSRnetHead, get_variant
+from fasrnet.models.heatmap import HeatmapCodec
+from fasrnet.models.hrnet import HRNet
+from fasrnet.models.loss import fasrnet_loss
+from fasrnet.params import Params
+from fasrnet.predict import predict_store
+from fasrnet.runtime import load_checkpoint, pick_device, rng_state, save_checkpoint, set_rng_state
+
+LOG_COLUMNS = ("epoch", "lr", "loss", "val_map", "seconds")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One resolved training run: a ``runs`` entry with the main setting filled in."""
+
+    name: str
+    dataset: str
+    variant: str
+    alpha: float
+    seed: int
+
+
+def resolve_run(params: Params, name: str) -> RunConfig:
+    if name not in params.runs:
+        raise FasrnetError(f"unknown run {name!r}; params.yaml defines: {', '.join(params.runs)}")
+    r = params.runs[name]
+    return RunConfig(
+        name=name,
+        dataset=r.dataset,
+        variant=r.variant or params.model.variant,
+        alpha=params.loss.alpha if r.alpha is None else r.alpha,
+        seed=params.train.seed if r.seed is None else r.seed,
+    )
+
+
+def build_head_for(params: Params, run: RunConfig, channels: int) -> FaSRnetHead:
+    m = params.model
+    return FaSRnetHead(channels, variant=run.variant, srm_dilations=tuple(m.srm_dilations),
+                       offset_conv=m.offset_conv, init_std=m.init_std, dcn_backend=m.dcn_backend)
+
+
+def targets(codec: HeatmapCodec, joints: np.ndarray, vis: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gaussian targets ``(B, J, h, w)`` and weights ``(B, J)`` from crop-pixel joints."""
+    t, w = zip(*(codec.encode(j, v) for j, v in zip(joints, vis)))
+    return torch.from_numpy(np.stack(t)), torch.from_numpy(np.stack(w))
+
+
+class CachedBatches:
+    """Training batches from the feature cache: ``(feat (B,3,C,h,w), heatmap (B,3,J,h,w), target, weight)``."""
+
+    def __init__(self, store: FeatureStore, codec: HeatmapCodec):
+        self.store = store
+        self.codec = codec
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    def batch(self, idx: np.ndarray, epoch: int) -> tuple[torch.Tensor, ...]:
+        order = np.sort(idx)  # shard-friendly reads; the batch's content is what matters, not its order
+        feat = torch.from_numpy(self.store.reader.get_many("feat", order)).float()
+        hm = torch.from_numpy(self.store.reader.get_many("heatmap", order)).float()
+        a = self.store.crops.arrays
+        target, weight = targets(self.codec, a["joints"][order], a["joints_vis"][order])
+        return feat, hm, target, weight
+
+
+class OnlineBatches:
+    """The official way: cut each crop afresh from the images with new augmentation (seeded by seed, epoch and
+    crop), run the frozen backbone on the three frames, then train on its outputs. Same items as the cache."""
+
+    def __init__(self, params: Params, dataset: str, store: FeatureStore, backbone: HRNet, codec: HeatmapCodec,
+                 device: torch.device, seed: int):
+        self.params = params
+        self.dataset_dir = paths.dataset_dir(params, dataset)
+        self.videos, _, _ = load_split(self.dataset_dir, "train")
+        boxes = {(pb.video, pb.frame, pb.person): pb for pb in gt_person_boxes(self.videos)}
+        a = store.crops.arrays
+        self.items: list[PersonBox] = [boxes[(int(v), int(t), int(p))]
+                                       for v, t, p in zip(a["video"], a["frame"], a["person"])]
+        self.cache = ImageCache(self.dataset_dir, capacity=64)
+        self.backbone = prepare_backbone(backbone, device)
+        self.codec = codec
+        self.device = device
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def batch(self, idx: np.ndarray, epoch: int) -> tuple[torch.Tensor, ...]:
+        views = []
+        for i in idx:
+            pb = self.items[int(i)]
+            aug = draw_augmentation(np.random.default_rng([self.seed, epoch, int(i)]), self.params.crops)
+            views.append(make_view(pb, self.videos[pb.video], self.cache, self.codec, aug))
+        images = torch.from_numpy(np.stack([v["images"] for v in views]))
+        feat, hm = run_backbone(self.backbone, images, self.device)
+        target, weight = targets(self.codec, np.stack([v["joints"] for v in views]),
+                                 np.stack([v["joints_vis"] for v in views]))
+        return torch.from_numpy(feat).float(), torch.from_numpy(hm).float(), target, weight
+
+
+def _log_csv(history: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=LOG_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in LOG_COLUMNS})
+    return buf.getvalue()
+
+
+class Trainer:
+    """Trains one run; ``run()`` resumes from ``checkpoint.pt`` when it matches the run's configuration."""
+
+    def __init__(self, params: Params, run: RunConfig, out_dir: str | Path | None = None,
+                 progress: bool = True, device: torch.device | None = None):
+        self.params = params
+        self.run_cfg = run
+        self.out_dir = Path(out_dir) if out_dir is not None else paths.run_dir(run.name)
+        self.progress = progress
+        self.device = device or pick_device(params.train.device)
+        self.codec = HeatmapCodec.from_params(params.heatmap)
+        self.train_store = FeatureStore(paths.features_dir(run.dataset, "train"), paths.crops_dir(run.dataset, "train"))
+        self.channels = self.train_store.reader.fields["feat"].shape[1]
+        get_variant(run.variant)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / "checkpoint.pt"
+
+    def _config(self) -> dict[str, Any]:
+        """Everything that changes the result; a checkpoint of another configuration is not resumed."""
+        p = self.params
+        return {"run": asdict(self.run_cfg), "train": p.train.model_dump(exclude={"val_every", "device"}),
+                "model": p.model.model_dump(exclude={"variant", "dcn_backend"}), "heatmap": p.heatmap.model_dump(),
+                "crops": p.crops.model_dump() if p.train.online_backbone else None}
+
+    def _source(self) -> CachedBatches | OnlineBatches:
+        if not self.params.train.online_backbone:
+            return CachedBatches(self.train_store, self.codec)
+        from fasrnet.backbone import load_frozen_backbone
+
+        backbone = load_frozen_backbone(self.params)
+        return OnlineBatches(self.params, self.run_cfg.dataset, self.train_store, backbone, self.codec,
+                             self.device, self.run_cfg.seed)
+
+    def _val(self, head: FaSRnetHead) -> float | None:
+        ds = self.run_cfg.dataset
+        store_dir = paths.features_dir(ds, "val")
+        if not (store_dir / "features.json").exists():
+            return None
+        store = FeatureStore(store_dir, paths.crops_dir(ds, "val"))
+        if not hasattr(self, "_gt_val"):
+            self._gt_val = read_split(paths.annotations_dir(self.params, ds, "val"))
+        pred = predict_store(store, head, self.codec, self.device, self.params.train.batch_size,
+                             self.params.heatmap.flip_test)
+        result = evaluate_videos(self._gt_val, [v for _, v in pred])
+        return float(result.total)
+
+    def run(self, stop_after_epoch: int | None = None) -> dict[str, Any]:
+        """Train to ``train.epochs`` (or stop after ``stop_after_epoch``, for tests). Returns the summary."""
+        tp = self.params.train
+        torch.manual_seed(self.run_cfg.seed)
+        head = build_head_for(self.params, self.run_cfg, self.channels).to(self.device)
+        optimizer = torch.optim.Adam(head.parameters(), lr=tp.lr)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(tp.lr_steps), gamma=tp.lr_factor)
+        history: list[dict[str, Any]] = []
+        start = 0
+        config = self._config()
+        if self.checkpoint_path.exists():
+            ckpt = load_checkpoint(self.checkpoint_path)
+            if ckpt.get("config") == config:
+                head.load_state_dict(ckpt["model"])
+                optimizer.load_state_dict(ckpt["optimizer"])
+                scheduler.load_state_dict(ckpt["scheduler"])
+                set_rng_state(ckpt["rng"])
+                history = ckpt["history"]
+                start = ckpt["epoch"]
+        source = self._source()
+        n = len(source)
+        bs = tp.batch_size
+        for epoch in range(start, tp.epochs):
+            t0 = time.perf_counter()
+            head.train()
+            perm = np.random.default_rng([self.run_cfg.seed, epoch]).permutation(n)
+            batches = [perm[s:s + bs] for s in range(0, n, bs)]
+            total, count = 0.0, 0
+            bar = tqdm(batches, desc=f"train {self.run_cfg.name} epoch {epoch + 1}/{tp.epochs}", unit="batch",
+                       disable=not self.progress, leave=False)
+            for idx in bar:
+                feat, hm, target, weight = (x.to(self.device) for x in source.batch(idx, epoch))
+                out = head(feat[:, 0], feat[:, 1], feat[:, 2], hm[:, 0], hm[:, 1], hm[:, 2])
+                loss = fasrnet_loss(out, target, weight, self.run_cfg.alpha)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += float(loss) * len(idx)
+                count += len(idx)
+                bar.set_postfix(loss=f"{float(loss):.3e}")
+            lr = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            val = None
+            if tp.val_every and ((epoch + 1) % tp.val_every == 0 or epoch + 1 == tp.epochs):
+                val = self._val(head)
+            history.append({"epoch": epoch + 1, "lr": lr, "loss": total / max(count, 1),
+                            "val_map": None if val is None else round(val, 6),
+                            "seconds": round(time.perf_counter() - t0, 3)})
+            save_checkpoint(self.checkpoint_path, {
+                "epoch": epoch + 1, "config": config, "model": head.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state(),
+                "history": history,
+            })
+            write_text(self.out_dir / "train_log.csv", _log_csv(history))
+            if self.progress:
+                print(f"{self.run_cfg.name}: epoch {epoch + 1}/{tp.epochs} loss {history[-1]['loss']:.4e}"
+                      + ("" if val is None else f" val mAP {val:.2f}"), flush=True)
+            if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < tp.epochs:
+                return {"stopped_at": epoch + 1, "history": history}
+        save_checkpoint(self.out_dir / "head.pt", {
+            "run": asdict(self.run_cfg), "channels": self.channels, "config": config, "model": head.state_dict(),
+        })
+        write_text(self.out_dir / "train_log.csv", _log_csv(history))
+        return {"run": self.run_cfg.name, "epochs": tp.epochs, "history": history}
+
+
+def load_head(params: Params, run_name: str, device: torch.device) -> FaSRnetHead:
+    """The trained head of ``run_name`` (``models/<run>/head.pt``)."""
+    path = paths.run_dir(run_name) / "head.pt"
+    if not path.exists():
+        raise FasrnetError(f"{path}: no trained head; run `fasrnet train --run {run_name}` first")
+    ckpt = load_checkpoint(path)
+    run = RunConfig(**ckpt["run"])
+    m = ckpt["config"]["model"]  # the architecture it was trained with, whatever params say now
+    head = FaSRnetHead(ckpt["channels"], variant=run.variant, srm_dilations=tuple(m["srm_dilations"]),
+                       offset_conv=m["offset_conv"], init_std=m["init_std"],
+                       dcn_backend=params.model.dcn_backend)  # numerically equivalent paths: a runtime choice
+    head.load_state_dict(ckpt["model"])
+    return head.to(device).eval()

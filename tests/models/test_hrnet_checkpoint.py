@@ -1,0 +1,134 @@
+"""HRNet: the official W48 checkpoint layout key for key, forward shapes, and checkpoint loading."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from fasrnet.models.hrnet import (
+    HRNET_SPECS,
+    CheckpointError,
+    build_hrnet,
+    load_backbone,
+    normalize_state_dict,
+    to_mmpose,
+)
+
+# Key names and shapes of the official deep-high-resolution-net pose_hrnet_w48_384x288 checkpoint: a compact copy
+# of shared/data/hrnet_w48_384x288_state_dict.json kept beside the test, so CI checks the layout without it.
+LAYOUT = Path(__file__).with_name("hrnet_w48_384x288_state_dict.json")
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / LAYOUT.name
+
+
+def _official_layout() -> dict:
+    return json.loads(LAYOUT.read_text())
+
+
+def test_layout_copy_matches_the_shared_file():
+    if not SHARED.exists():
+        pytest.skip(f"{SHARED} not available outside the project workspace")
+    assert json.loads(SHARED.read_text()) == _official_layout()
+
+
+def test_w48_state_dict_equals_the_official_checkpoint_key_for_key():
+    ref = _official_layout()
+    with torch.device("meta"):
+        model = build_hrnet(48)
+    ours = {k: list(v.shape) for k, v in model.state_dict().items()}
+    assert list(ours) == list(ref["state_dict"])  # same keys, same order
+    for key, shape in ref["state_dict"].items():
+        assert ours[key] == shape, key
+    assert sum(p.numel() for p in model.parameters()) == ref["num_parameters"] == 63_595_745
+
+
+def test_named_specs_cover_the_usual_widths():
+    assert {"hrnet_w18", "hrnet_w32", "hrnet_w48"} <= set(HRNET_SPECS)
+    assert HRNET_SPECS["hrnet_w32"].stages[-1].num_channels == (32, 64, 128, 256)
+
+
+@pytest.mark.parametrize(("width", "size"), [(4, (64, 48)), (8, (96, 64))])
+def test_forward_returns_highest_resolution_feature_and_heatmaps(width, size):
+    model = build_hrnet(width).eval()
+    with torch.no_grad():
+        feat, hm = model(torch.randn(2, 3, *size))
+    h, w = size[0] // 4, size[1] // 4
+    assert feat.shape == (2, width, h, w) and hm.shape == (2, 17, h, w)
+    assert (feat >= 0).all()  # after the last fuse ReLU
+    assert torch.allclose(hm, model.final_layer(feat))
+
+
+def _saved(tmp_path, obj, name="ckpt.pth"):
+    path = tmp_path / name
+    torch.save(obj, path)
+    return path
+
+
+def _same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.fixture(scope="module")
+def source():
+    torch.manual_seed(0)
+    model = build_hrnet(4)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_()
+    return model
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        pytest.param(lambda sd: sd, id="official"),
+        pytest.param(lambda sd: {"module." + k: v for k, v in sd.items()}, id="dataparallel"),
+        pytest.param(lambda sd: {"state_dict": sd, "epoch": 3}, id="wrapped"),
+        pytest.param(lambda sd: {"meta": {"mmpose_version": "0.29.0"}, "state_dict": to_mmpose(sd, 0)},
+                     id="mmpose0"),
+        pytest.param(lambda sd: {"meta": {"mmpose_version": "1.3.1"}, "state_dict": to_mmpose(sd, 1)},
+                     id="mmpose1"),
+    ],
+)
+def test_load_backbone_accepts_official_and_mmpose_layouts(tmp_path, source, wrap):
+    path = _saved(tmp_path, wrap(source.state_dict()))
+    loaded = load_backbone(path, width=4)
+    assert _same_state(loaded, source)
+
+
+def test_mmpose_key_names():
+    sd = {"final_layer.weight": torch.zeros(1), "conv1.weight": torch.zeros(1)}
+    assert set(to_mmpose(sd, 0)) == {"keypoint_head.final_layer.weight", "backbone.conv1.weight"}
+    assert set(to_mmpose(sd, 1)) == {"head.final_layer.weight", "backbone.conv1.weight"}
+    assert normalize_state_dict(to_mmpose(sd, 1)).keys() == sd.keys()
+
+
+def test_missing_and_unexpected_keys_are_listed(tmp_path, source):
+    sd = dict(source.state_dict())
+    del sd["final_layer.bias"]
+    sd["keypoint_head.extra.weight"] = torch.zeros(1)
+    with pytest.raises(CheckpointError) as info:
+        load_backbone(_saved(tmp_path, sd), width=4)
+    msg = str(info.value)
+    assert "1 missing key(s): final_layer.bias" in msg
+    assert "1 unexpected key(s): keypoint_head.extra.weight" in msg
+
+
+def test_other_width_names_first_mismatching_key_and_both_shapes(tmp_path, source):
+    with pytest.raises(CheckpointError) as info:
+        load_backbone(_saved(tmp_path, source.state_dict()), width=8)
+    msg = str(info.value)
+    assert "transition1.0.0.weight" in msg
+    assert "(4, 256, 3, 3)" in msg and "(8, 256, 3, 3)" in msg and "HRNet-W8" in msg
+
+
+def test_unreadable_or_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_backbone(tmp_path / "nope.pth", width=4)
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+        load_backbone(bad, width=4)
+    with pytest.raises(CheckpointError, match="no state dict found"):
+        load_backbone(_saved(tmp_path, {"epoch": 1}), width=4)
