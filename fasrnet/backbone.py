@@ -39,7 +39,7 @@ def load_frozen_backbone(params: Params) -> HRNet:
         how = ("`fasrnet pretrain-backbone`" if params.backbone.source == "pretrain"
                else "`fasrnet download --what weights` (or place the checkpoint there)")
         raise FasrnetError(f"{path}: backbone checkpoint missing; create it with {how}")
-    model = load_backbone(path, params.model.backbone_width)
+    model = load_backbone(path, params.model.backbone_width, arch=params.model.backbone_arch)
     return model.eval().requires_grad_(False)
 
 
@@ -58,10 +58,11 @@ def pretrain_backbone(params: Params, datasets: list[str] | None = None, progres
     items = [(s, i) for s in range(len(stores)) for i in range(len(stores[s]))]
 
     torch.manual_seed(bp.seed)
-    model = build_hrnet(params.model.backbone_width).to(device)
+    model = build_hrnet(params.model.backbone_width, arch=params.model.backbone_arch).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=bp.lr)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(bp.lr_steps), gamma=0.1)
     config = {"datasets": datasets, "backbone": bp.model_dump(), "width": params.model.backbone_width,
+              "arch": params.model.backbone_arch,
               "heatmap": params.heatmap.model_dump(), "crops": [len(s) for s in stores]}
     history: list[dict[str, Any]] = []
     start = 0
@@ -97,8 +98,8 @@ def pretrain_backbone(params: Params, datasets: list[str] | None = None, progres
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(chosen)
-            bar.set_postfix(loss=f"{float(loss):.3e}")
+            total += loss.item() * len(chosen)
+            bar.set_postfix(loss=f"{loss.item():.3e}")
         scheduler.step()
         history.append({"epoch": epoch + 1, "loss": total / len(items), "seconds": round(time.perf_counter() - t0, 3)})
         save_checkpoint(state_path, {"epoch": epoch + 1, "config": config, "model": model.state_dict(),

@@ -183,6 +183,8 @@ class ModelParams(Section):
     """
 
     backbone_width: int = Field(default=8, ge=1, le=64)
+    #: HRNet family: standard (the official pose HRNet; the paper's W48) or lite (shallow, for CPU runs).
+    backbone_arch: Literal["standard", "lite"] = "lite"
     variant: Literal[
         "fasrnet", "baseline", "pcda", "fda", "no_att", "no_fr", "smd", "no_prev", "no_next"
     ] = "fasrnet"
@@ -263,6 +265,8 @@ class RunParams(Section):
     their own alpha)."""
 
     dataset: Literal["syn17", "syn18", "posetrack17", "posetrack18"]
+    #: Which table the run feeds: main (Tables 1-4), ablation (Tables 6-8), alpha (Table 9), seed (Table 10).
+    group: Literal["main", "ablation", "alpha", "seed"] = "main"
     variant: Literal[
         "fasrnet", "baseline", "pcda", "fda", "no_att", "no_fr", "smd", "no_prev", "no_next"
     ] | None = None
@@ -270,8 +274,21 @@ class RunParams(Section):
     seed: int | None = Field(default=None, ge=0)
 
 
+ABLATION_VARIANTS = ("baseline", "pcda", "fda", "no_att", "no_fr", "smd", "no_prev", "no_next")
+
+
 def _default_runs() -> dict[str, RunParams]:
-    return {f"main_{ds}": RunParams(dataset=ds) for ds in ("syn17", "syn18")}
+    """Every run behind the tables on the embedded default (ablations on syn17, as the paper's on PoseTrack17).
+    Only the main runs read loss.alpha; ablation, alpha and seed runs pin their own. Names avoid dots
+    (``alpha_04`` is α = 0.4) so DVC param paths and stage names stay unambiguous."""
+    runs = {f"main_{ds}": RunParams(dataset=ds) for ds in ("syn17", "syn18")}
+    for v in ABLATION_VARIANTS:
+        runs[f"ablation_{v}"] = RunParams(dataset="syn17", group="ablation", variant=v, alpha=0.4)
+    for k in range(10):
+        runs[f"alpha_{k:02d}"] = RunParams(dataset="syn17", group="alpha", variant="fasrnet", alpha=k / 10)
+    for k in range(10):
+        runs[f"seed_{k}"] = RunParams(dataset="syn17", group="seed", variant="fasrnet", alpha=0.4, seed=k)
+    return runs
 
 
 class Params(Section):

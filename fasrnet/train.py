@@ -10,12 +10,14 @@ the frozen backbone inside the loop on crops cut afresh from the images with new
 official code's way); everything else is the same code.
 
 Outputs in ``models/<run>/``: ``checkpoint.pt`` (last epoch, resumable), ``head.pt`` (final weights and the run's
-configuration, written when the run completes) and ``train_log.csv`` (epoch, lr, loss, val mAP) for DVC plots.
+configuration, written when the run completes), ``train_log.csv`` (epoch, lr, loss, val mAP) for DVC plots and
+``run.json`` (the resolved run and its setting: dataset, variant, alpha, seed, backbone, input size, device).
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import time
 from dataclasses import asdict, dataclass
@@ -32,7 +34,7 @@ from fasrnet.data.posetrack import read_split
 from fasrnet.errors import FasrnetError
 from fasrnet.evaluate import evaluate_videos
 from fasrnet.features import FeatureStore, prepare_backbone, run_backbone
-from fasrnet.io import write_text
+from fasrnet.io import write_json, write_text
 from fasrnet.models.fasrnet import FaSRnetHead, get_variant
 from fasrnet.models.heatmap import HeatmapCodec
 from fasrnet.models.hrnet import HRNet
@@ -57,7 +59,9 @@ class RunConfig:
 
 def resolve_run(params: Params, name: str) -> RunConfig:
     if name not in params.runs:
-        raise FasrnetError(f"unknown run {name!r}; params.yaml defines: {', '.join(params.runs)}")
+        close = difflib.get_close_matches(name, list(params.runs), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise FasrnetError(f"unknown run {name!r}; {hint}params.yaml defines: {', '.join(params.runs)}")
     r = params.runs[name]
     return RunConfig(
         name=name,
@@ -228,9 +232,9 @@ class Trainer:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total += float(loss) * len(idx)
+                total += loss.item() * len(idx)
                 count += len(idx)
-                bar.set_postfix(loss=f"{float(loss):.3e}")
+                bar.set_postfix(loss=f"{loss.item():.3e}")
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
             val = None
@@ -254,6 +258,18 @@ class Trainer:
             "run": asdict(self.run_cfg), "channels": self.channels, "config": config, "model": head.state_dict(),
         })
         write_text(self.out_dir / "train_log.csv", _log_csv(history))
+        write_json(self.out_dir / "run.json", {
+            **asdict(self.run_cfg),
+            "backbone": f"HRNet-W{self.params.model.backbone_width}"
+                        + ("" if self.params.model.backbone_arch == "standard" else f" ({self.params.model.backbone_arch})"),
+            "input_size": list(self.params.heatmap.input_size),
+            "device": self.device.type.upper(),
+            "online_backbone": tp.online_backbone,
+            "epochs": tp.epochs,
+            "train_seconds": round(sum(h["seconds"] for h in history), 3),
+            "final_loss": history[-1]["loss"] if history else None,
+            "val_map": history[-1]["val_map"] if history else None,
+        }, indent=1)
         return {"run": self.run_cfg.name, "epochs": tp.epochs, "history": history}
 
 

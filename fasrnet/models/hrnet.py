@@ -63,6 +63,7 @@ class HRNetSpec:
     stages: tuple[StageSpec, ...] = field(default=())
     num_joints: int = 17
     final_conv_kernel: int = 1
+    stem_channels: int = STEM_CHANNELS
 
     @classmethod
     def for_width(cls, width: int, num_joints: int = 17) -> HRNetSpec:
@@ -78,6 +79,32 @@ class HRNetSpec:
         )
         return cls(width=width, stages=stages, num_joints=num_joints)
 
+    @classmethod
+    def lite(cls, width: int, num_joints: int = 17) -> HRNetSpec:
+        """A shallow HRNet for CPU runs (the embedded default): the same four-branch design and tap, with a
+        32-channel stem, a 2-bottleneck ``layer1`` of 16 planes (64 channels) and one module of 2 blocks per
+        branch in stages 2–4 — about a quarter of the standard net's compute at the same width."""
+        if width < 1:
+            raise ValueError(f"HRNet width must be positive, got {width}")
+        ch = tuple(width * 2**k for k in range(4))
+        stages = (
+            StageSpec(1, 1, "bottleneck", (2,), (16,)),
+            StageSpec(1, 2, "basic", (2, 2), ch[:2]),
+            StageSpec(1, 3, "basic", (2, 2, 2), ch[:3]),
+            StageSpec(1, 4, "basic", (2, 2, 2, 2), ch),
+        )
+        return cls(width=width, stages=stages, num_joints=num_joints, stem_channels=32)
+
+    @classmethod
+    def named(cls, arch: str, width: int, num_joints: int = 17) -> HRNetSpec:
+        """``arch`` ∈ :data:`HRNET_ARCHS` at ``width``."""
+        if arch not in HRNET_ARCHS:
+            raise ValueError(f"unknown HRNet architecture {arch!r}; expected one of {', '.join(HRNET_ARCHS)}")
+        return getattr(cls, HRNET_ARCHS[arch])(width, num_joints)
+
+
+#: Architecture families: ``standard`` is the official pose HRNet (any width); ``lite`` the CPU-sized one.
+HRNET_ARCHS: dict[str, str] = {"standard": "for_width", "lite": "lite"}
 
 #: Named variants (``hrnet_w48`` is the paper's backbone; the small ones serve the embedded default).
 HRNET_SPECS: dict[str, HRNetSpec] = {
@@ -253,15 +280,16 @@ class HRNet(nn.Module):
         self.spec = spec
         self.width = spec.width
         self.num_joints = spec.num_joints
-        self.conv1 = nn.Conv2d(3, STEM_CHANNELS, 3, stride=2, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(STEM_CHANNELS, momentum=BN_MOMENTUM)
-        self.conv2 = nn.Conv2d(STEM_CHANNELS, STEM_CHANNELS, 3, stride=2, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(STEM_CHANNELS, momentum=BN_MOMENTUM)
+        stem = spec.stem_channels
+        self.conv1 = nn.Conv2d(3, stem, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem, momentum=BN_MOMENTUM)
+        self.conv2 = nn.Conv2d(stem, stem, 3, stride=2, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(stem, momentum=BN_MOMENTUM)
         self.relu = nn.ReLU(inplace=True)
 
         s1 = spec.stages[0]
         block1 = BLOCKS[s1.block]
-        self.layer1 = _make_blocks(block1, STEM_CHANNELS, s1.num_channels[0], s1.num_blocks[0])
+        self.layer1 = _make_blocks(block1, stem, s1.num_channels[0], s1.num_blocks[0])
         pre = [s1.num_channels[0] * block1.expansion]
         for k, stage in enumerate(spec.stages[1:], start=2):
             expansion = BLOCKS[stage.block].expansion
@@ -318,9 +346,9 @@ class HRNet(nn.Module):
         return feature, self.final_layer(feature)
 
 
-def build_hrnet(width: int, num_joints: int = 17) -> HRNet:
-    """HRNet-W``width`` with ``num_joints`` heatmaps (random init)."""
-    return HRNet(HRNetSpec.for_width(width, num_joints))
+def build_hrnet(width: int, num_joints: int = 17, arch: str = "standard") -> HRNet:
+    """HRNet-W``width`` of architecture family ``arch`` with ``num_joints`` heatmaps (random init)."""
+    return HRNet(HRNetSpec.named(arch, width, num_joints))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -418,9 +446,11 @@ def read_checkpoint(path: str | Path, allow_pickle: bool = False) -> Any:
         raise CheckpointError(f"{path}: cannot read checkpoint: {str(exc).splitlines()[0]}{hint}") from None
 
 
-def load_backbone(path: str | Path, width: int, num_joints: int = 17, allow_pickle: bool = False) -> HRNet:
-    """Build HRNet-W``width`` and fill it from ``path`` (official, ``module.``-prefixed or mmpose layout)."""
-    model = build_hrnet(width, num_joints)
+def load_backbone(path: str | Path, width: int, num_joints: int = 17, allow_pickle: bool = False,
+                  arch: str = "standard") -> HRNet:
+    """Build HRNet-W``width`` (family ``arch``) and fill it from ``path`` (official, ``module.``-prefixed or
+    mmpose layout)."""
+    model = build_hrnet(width, num_joints, arch)
     load_state_into(model, read_checkpoint(path, allow_pickle), source=str(path))
     return model
 

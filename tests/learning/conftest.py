@@ -1,0 +1,79 @@
+"""A tiny end-to-end workspace for the learning-core tests: synthetic data, crops, a pretrained lite backbone
+and its feature cache, built once per session through the library (the CLI is exercised by the tests)."""
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fasrnet.params import load_params
+
+TINY_PARAMS = {
+    "data": {"root": "data/raw", "datasets": ["syn17"]},
+    "synthesize": {
+        "seed": 3, "image_width": 128, "image_height": 96, "frames_per_video": 10,
+        "videos": {"train": 2, "val": 1, "test": 1}, "min_people": 1, "max_people": 2,
+    },
+    "crops": {"train_views": 1, "shard_size": 8},
+    "heatmap": {"input_size": [64, 64]},
+    "model": {"backbone_width": 4, "backbone_arch": "lite"},
+    "backbone": {"epochs": 1, "batch_size": 16, "lr_steps": [1]},
+    "extract": {"batch_size": 16, "device": "cpu"},
+    "train": {"epochs": 3, "batch_size": 8, "lr_steps": [2], "device": "cpu"},
+    "runs": {
+        "main_syn17": {"dataset": "syn17"},
+        "ablation_fda": {"dataset": "syn17", "group": "ablation", "variant": "fda", "alpha": 0.4},
+    },
+}
+
+
+def write_params(directory: Path, **overrides) -> Path:
+    raw = yaml.safe_load(yaml.safe_dump(TINY_PARAMS))
+    for dotted, value in overrides.items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    path = directory / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory):
+    """A directory holding params.yaml, data/raw/syn17, data/crops, models/backbone and data/features."""
+    from fasrnet import paths
+    from fasrnet.backbone import load_frozen_backbone, pretrain_backbone
+    from fasrnet.data.crops import build_crops
+    from fasrnet.data.synthetic import synthesize_dataset
+    from fasrnet.features import extract
+    from fasrnet.models.heatmap import HeatmapCodec
+
+    root = tmp_path_factory.mktemp("ws")
+    old = os.getcwd()
+    os.chdir(root)
+    try:
+        params = load_params(write_params(root))
+        synthesize_dataset(params.data.root, "syn17", params.synthesize)
+        codec = HeatmapCodec.from_params(params.heatmap)
+        for split in ("train", "val", "test"):
+            build_crops(paths.dataset_dir(params, "syn17"), split, paths.crops_dir("syn17", split), codec,
+                        params.crops, progress=False)
+        pretrain_backbone(params, progress=False)
+        backbone = load_frozen_backbone(params)
+        import torch
+
+        for split in ("train", "val", "test"):
+            extract(paths.crops_dir("syn17", split), paths.features_dir("syn17", split), backbone,
+                    torch.device("cpu"), 16, progress=False)
+    finally:
+        os.chdir(old)
+    return root
+
+
+@pytest.fixture
+def in_workspace(workspace, monkeypatch):
+    monkeypatch.chdir(workspace)
+    return workspace

@@ -1,0 +1,115 @@
+"""Training on the cache (resume after SIGKILL gives the same weights), online-backbone mode, prediction in the
+GT's format, evaluation of a run and of the backbone alone."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from fasrnet import paths
+from fasrnet.cli import main
+from fasrnet.data.posetrack import read_video
+from fasrnet.evaluate import evaluate_dirs
+from fasrnet.params import load_params
+from fasrnet.train import Trainer, resolve_run
+
+
+def _weights(path):
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def _cli(*args, cwd):
+    env = dict(os.environ, FASRNET_THREADS="1", PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "fasrnet", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_sigkilled_run_resumes_to_the_same_weights(in_workspace, tmp_path):
+    params = load_params("params.yaml")
+    run = resolve_run(params, "main_syn17")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the CLI runs below: the thread count changes float summation order
+    try:
+        Trainer(params, run, out_dir=tmp_path / "uninterrupted", progress=False).run()
+    finally:
+        torch.set_num_threads(threads)
+    reference = _weights(tmp_path / "uninterrupted" / "head.pt")
+
+    out = paths.run_dir("main_syn17")
+    proc = _cli("train", "--run", "main_syn17", cwd=in_workspace)
+    ckpt = out / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    done = torch.load(ckpt, weights_only=False)["epoch"]
+    assert 1 <= done < params.train.epochs
+    assert not (out / "head.pt").exists()
+
+    proc = _cli("train", "--run", "main_syn17", cwd=in_workspace)
+    log, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, log
+    resumed = _weights(out / "head.pt")
+    assert resumed.keys() == reference.keys()
+    for k in reference:
+        assert torch.equal(resumed[k], reference[k]), k
+    rows = (out / "train_log.csv").read_text().splitlines()
+    assert rows[0] == "epoch,lr,loss,val_map,seconds" and len(rows) == 1 + params.train.epochs
+    run_json = json.loads((out / "run.json").read_text())
+    assert run_json["variant"] == "fasrnet" and run_json["alpha"] == params.loss.alpha
+
+
+def test_changed_config_does_not_resume_an_old_checkpoint(in_workspace, tmp_path):
+    params = load_params("params.yaml")
+    Trainer(params, resolve_run(params, "main_syn17"), out_dir=tmp_path, progress=False).run(stop_after_epoch=1)
+    other = load_params("params.yaml", ["loss.alpha=0.7"])
+    result = Trainer(other, resolve_run(other, "main_syn17"), out_dir=tmp_path, progress=False).run()
+    assert [h["epoch"] for h in result["history"]] == [1, 2, 3]  # started over, not continued from epoch 1
+
+
+def test_online_backbone_mode_trains_with_the_same_code(in_workspace, tmp_path):
+    params = load_params("params.yaml", ["train.online_backbone=true", "train.epochs=1", "train.val_every=0"])
+    result = Trainer(params, resolve_run(params, "ablation_fda"), out_dir=tmp_path, progress=False).run()
+    assert np.isfinite(result["history"][0]["loss"])
+
+
+def test_predict_writes_gt_format_and_evaluates(in_workspace, capsys):
+    params = load_params("params.yaml")
+    if not (paths.run_dir("main_syn17") / "head.pt").exists():
+        Trainer(params, resolve_run(params, "main_syn17"), progress=False).run()
+    assert main(["predict", "--run", "main_syn17", "--split", "val"]) == 0
+    assert main(["predict", "--backbone-only", "--dataset", "syn17", "--split", "val"]) == 0
+    assert main(["predict", "--run", "main_syn17", "--split", "test"]) == 0
+    gt_dir = paths.annotations_dir(params, "syn17", "val")
+    for run in ("main_syn17", paths.backbone_run_name("syn17")):
+        pred_dir = paths.predictions_dir(run, "val")
+        for gt_file in sorted(gt_dir.glob("*.json")):
+            raw = json.loads((pred_dir / gt_file.name).read_text())
+            assert "annolist" in raw  # syn17 is in the 2017 format, and so are its predictions
+            assert len(read_video(pred_dir / gt_file.name).frames) == len(read_video(gt_file).frames)
+        result = evaluate_dirs(gt_dir, pred_dir)
+        assert 0.0 <= result.total <= 100.0 and result.n_eval_frames > 0
+    # The test split has no GT; its predictions are still one file per video, every frame written.
+    test_gt = paths.annotations_dir(params, "syn17", "test")
+    for f in test_gt.glob("*.json"):
+        assert len(read_video(paths.predictions_dir("main_syn17", "test") / f.name).frames) == \
+            len(read_video(f).frames)
+    assert main(["evaluate", "--gt", str(gt_dir), "--pred", str(paths.predictions_dir("main_syn17", "val")),
+                 "--out", "results/metrics/main_syn17.json"]) == 0
+    assert "Total" in capsys.readouterr().out
+
+
+def test_unknown_run_and_missing_head_are_clear_errors(in_workspace, capsys):
+    assert main(["train", "--run", "main_syn99"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown run 'main_syn99'; did you mean main_syn17?" in err and "ablation_fda" in err
+    assert main(["predict", "--run", "ablation_fda", "--split", "val"]) == 2
+    assert "fasrnet train --run ablation_fda" in capsys.readouterr().err
