@@ -114,3 +114,25 @@ def pretrain_backbone(params: Params, datasets: list[str] | None = None, progres
     write_text(out.parent / "pretrain_log.csv",
                "epoch,loss,seconds\n" + "".join(f"{h['epoch']},{h['loss']},{h['seconds']}\n" for h in history))
     return {"checkpoint": str(out), "crops": len(items), "history": history}
+
+
+def adopt_checkpoint(params: Params) -> str:
+    """``backbone.source: checkpoint``: take the first of ``download.weights`` from ``download.weights_dir``
+    (any accepted layout), check that it loads strictly into HRNet-W``model.backbone_width``, and write it in
+    the official key layout to ``backbone.checkpoint`` (the file every later stage reads)."""
+    from fasrnet.data.download import load_manifest
+    from fasrnet.models.hrnet import load_state_into, normalize_state_dict, read_checkpoint
+
+    if not params.download.weights:
+        raise FasrnetError("download.weights is empty: name the checkpoint to use (e.g. hrnet_w48_mmpose1)")
+    manifest = load_manifest()
+    name = params.download.weights[0]
+    arts = {a.name: a for a in manifest.artefacts}
+    if name not in arts or not arts[name].file:
+        raise FasrnetError(f"download.weights: {name!r} is not a checkpoint of the manifest")
+    source = Path(params.download.weights_dir) / arts[name].file
+    state = normalize_state_dict(read_checkpoint(source), source=str(source))
+    model = build_hrnet(params.model.backbone_width, arch=params.model.backbone_arch)
+    load_state_into(model, state, source=str(source))
+    save_checkpoint(params.backbone.checkpoint, {k: v.detach().cpu() for k, v in model.state_dict().items()})
+    return f"{source} -> {params.backbone.checkpoint}"

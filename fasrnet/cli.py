@@ -179,6 +179,75 @@ def _add_complexity(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_complexity)
 
 
+# --- workflow glue: acquire (synthesize or download), backbone (pretrain or adopt), workflow files -------------
+
+
+def _acquire(args: argparse.Namespace, params: Params) -> int:
+    _check_dataset(params, args.dataset)
+    if args.dataset.startswith("syn"):
+        return main_with(params, args, ["synthesize", "--datasets", args.dataset])
+    argv = ["download", "--dataset", args.dataset, "--what", "images,labels,boxes"]
+    if params.download.from_dir:
+        argv += ["--from", params.download.from_dir]
+    return main_with(params, args, argv)
+
+
+def _add_acquire(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("acquire", help="the workflow's data stage: synthesize a syn* set, or download/adopt "
+                       "(download.from_dir) a PoseTrack set")
+    _dataset_arg(p)
+    p.set_defaults(func=_acquire)
+
+
+def _backbone(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet.backbone import adopt_checkpoint
+
+    if params.backbone.source == "pretrain":
+        return main_with(params, args, ["pretrain-backbone"] + (["--threads", str(args.threads)] if args.threads else []))
+    rc = main_with(params, args, ["download", "--what", "weights"])
+    if rc:
+        return rc
+    print(f"backbone: {adopt_checkpoint(params)}")
+    return 0
+
+
+def _add_backbone(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("backbone", help="the workflow's backbone stage: pretrain (backbone.source: pretrain) or "
+                       "fetch and adopt the HRNet checkpoint (backbone.source: checkpoint)")
+    _threads_arg(p)
+    p.set_defaults(func=_backbone)
+
+
+def _workflow(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet.workflow import check_dvc_yaml, write_dvc_yaml
+
+    if args.workflow_command == "dvc":
+        path = write_dvc_yaml(params, args.out)
+        print(f"wrote {path}")
+        return 0
+    problems = check_dvc_yaml(params, args.out)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{args.out}: current")
+    return 0
+
+
+def _add_workflow(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("workflow", help="write or check dvc.yaml from the stage registry (fasrnet/stages.py)")
+    p.add_argument("workflow_command", choices=["dvc", "check"], help="dvc: write dvc.yaml; check: is it current?")
+    p.add_argument("--out", type=Path, default=Path("dvc.yaml"))
+    p.set_defaults(func=_workflow)
+
+
+def main_with(params: Params, args: argparse.Namespace, argv: list[str]) -> int:
+    """Run another subcommand with the same params file and overrides (used by the dispatching stages)."""
+    sub_args = build_parser().parse_args(["--params", str(args.params)]
+                                         + [a for o in args.overrides for a in ("-S", o)] + argv)
+    return int(sub_args.func(sub_args, params) or 0)
+
+
 # --- learning core: crops → pretrain-backbone → extract → train → predict --------------------------------------
 
 
@@ -305,19 +374,22 @@ def _predict(args: argparse.Namespace, params: Params) -> int:
             raise FasrnetError("give --run NAME, or --backbone-only --dataset NAME")
         dataset, name = resolve_run(params, args.run).dataset, args.run
         head = load_head(params, args.run, device)
-    store = FeatureStore(paths.features_dir(dataset, args.split), paths.crops_dir(dataset, args.split))
-    videos = predict_store(store, head, HeatmapCodec.from_params(params.heatmap), device,
-                           params.train.batch_size, params.heatmap.flip_test)
-    out = args.out or paths.predictions_dir(name, args.split)
-    write_predictions(videos, out, store.crops.info["format"])
-    print(f"predict {name}/{args.split}: {len(videos)} videos, {len(store)} persons -> {out}")
+    if args.out and len(args.split) > 1:
+        raise FasrnetError("--out takes one --split")
+    for split in args.split:
+        store = FeatureStore(paths.features_dir(dataset, split), paths.crops_dir(dataset, split))
+        videos = predict_store(store, head, HeatmapCodec.from_params(params.heatmap), device,
+                               params.train.batch_size, params.heatmap.flip_test)
+        out = args.out or paths.predictions_dir(name, split)
+        write_predictions(videos, out, store.crops.info["format"])
+        print(f"predict {name}/{split}: {len(videos)} videos, {len(store)} persons -> {out}")
     return 0
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="write PoseTrack predictions of one run (or the backbone alone)")
     p.add_argument("--run", default=None, help="a run named in params.yaml `runs`")
-    p.add_argument("--split", required=True, choices=["val", "test"])
+    p.add_argument("--split", required=True, nargs="+", choices=["val", "test"])
     p.add_argument("--backbone-only", action="store_true",
                    help="score the frozen backbone's own heatmaps (single-frame baseline, no refinement)")
     p.add_argument("--dataset", default=None, help="with --backbone-only: the dataset")
@@ -344,6 +416,37 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_evaluate)
 
 
+def _tables(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet.tables.build import missing_inputs, run_tables
+
+    if not args.strict:
+        for path in missing_inputs(params):
+            print(f"warning: missing {path.as_posix()} (its rows say \"not run\"; --strict fails instead)",
+                  file=sys.stderr)
+    written = run_tables(params, out=args.out, figures=None if args.no_figures else args.figures,
+                         summary=args.summary, strict=args.strict)
+    print("tables: wrote " + ", ".join(p.as_posix() for p in written))
+    return 0
+
+
+def _add_tables(sub: argparse._SubParsersAction) -> None:
+    from fasrnet import paths
+    from fasrnet.tables.build import SUMMARY_FILE, TABLES_FILE
+
+    p = sub.add_parser("tables", help="paper Tables 1-10 (results/tables.md), summary metrics and figures")
+    p.add_argument("--out", type=Path, default=TABLES_FILE, metavar="FILE",
+                   help=f"markdown output (default: {TABLES_FILE.as_posix()})")
+    p.add_argument("--figures", type=Path, default=paths.FIGURES, metavar="DIR",
+                   help=f"figures directory (default: {paths.FIGURES.as_posix()})")
+    p.add_argument("--no-figures", action="store_true", help="write no figures")
+    p.add_argument("--summary", type=Path, default=SUMMARY_FILE, metavar="FILE",
+                   help=f"flat DVC metrics JSON (default: {SUMMARY_FILE.as_posix()})")
+    p.add_argument("--strict", action="store_true",
+                   help="fail, naming them, if any run's metrics file or complexity.json is missing "
+                        "(the workflow uses it; without it such rows say \"not run\")")
+    p.set_defaults(func=_tables)
+
+
 #: Subcommand registrars, in pipeline order. Each adds a parser whose ``func`` is a :data:`Handler`.
 #: To add a stage: define ``_add_<stage>(sub)`` above and append it here on its own line.
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -353,12 +456,16 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_synthesize,
     _add_boxes,
     _add_complexity,
+    _add_acquire,
     _add_crops,
+    _add_backbone,
     _add_pretrain_backbone,
     _add_extract,
     _add_train,
     _add_predict,
+    _add_workflow,
     _add_evaluate,
+    _add_tables,
 ]
 
 

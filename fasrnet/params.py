@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from fasrnet.errors import FasrnetError
 
@@ -62,6 +62,8 @@ class DownloadParams(Section):
     backoff_s: float = Field(default=2.0, ge=0.0, le=3600.0)
     backoff_max_s: float = Field(default=60.0, ge=0.0, le=3600.0)
     timeout_s: float = Field(default=60.0, gt=0.0, le=3600.0)
+    #: The workflow's acquire stage adopts a copy from here when set (``fasrnet download --from``), else fetches.
+    from_dir: str = ""
 
 
 class SplitCounts(Section):
@@ -157,7 +159,7 @@ class HeatmapParams(Section):
     the Gaussian has σ = 1 heatmap pixel and covers the same fraction of the person.
     """
 
-    input_size: list[int] = Field(default_factory=lambda: [128, 96], min_length=2, max_length=2)
+    input_size: list[int] = Field(default_factory=lambda: [96, 64], min_length=2, max_length=2)
     sigma: float = Field(default=3.0, gt=0.0, le=20.0)
     target: Literal["subpixel", "round"] = "subpixel"
     box_enlarge: float = Field(default=1.25, ge=1.0, le=3.0)
@@ -209,7 +211,7 @@ class CropsParams(Section):
 
     eval_boxes: Literal["detections", "gt"] = "detections"
     det_score_threshold: float = Field(default=0.2, ge=0.0, le=1.0)
-    train_views: int = Field(default=2, ge=1, le=64)
+    train_views: int = Field(default=1, ge=1, le=64)
     augmentation: Literal["clipped_gaussian", "uniform"] = "clipped_gaussian"
     scale_factor: float = Field(default=0.35, ge=0.0, lt=1.0)
     rotation: float = Field(default=45.0, ge=0.0, le=180.0)
@@ -229,10 +231,10 @@ class BackboneParams(Section):
 
     source: Literal["pretrain", "checkpoint"] = "pretrain"
     checkpoint: str = "models/backbone/hrnet.pth"
-    epochs: int = Field(default=8, ge=1, le=1000)
+    epochs: int = Field(default=10, ge=1, le=1000)
     batch_size: int = Field(default=32, ge=1, le=4096)
     lr: float = Field(default=0.002, gt=0.0, le=1.0)
-    lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [6])
+    lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [8])
     seed: int = Field(default=0, ge=0)
 
 
@@ -248,13 +250,13 @@ class TrainParams(Section):
     ×0.1 at epochs 8, 16, 20, 25 (the official code: 9, 17, 21, 25). The embedded default scales the schedule
     down to a few epochs on a tiny head."""
 
-    epochs: int = Field(default=8, ge=1, le=1000)
+    epochs: int = Field(default=4, ge=1, le=1000)
     batch_size: int = Field(default=32, ge=1, le=4096)
     lr: float = Field(default=1e-3, gt=0.0, le=1.0)
-    lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [6])
+    lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [3])
     lr_factor: float = Field(default=0.1, gt=0.0, le=1.0)
     seed: int = Field(default=0, ge=0)
-    val_every: int = Field(default=1, ge=0, le=1000)
+    val_every: int = Field(default=4, ge=0, le=1000)
     online_backbone: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
@@ -262,33 +264,73 @@ class TrainParams(Section):
 class RunParams(Section):
     """One training run behind a table row. Unset fields take the main setting: ``variant`` → model.variant,
     ``alpha`` → loss.alpha, ``seed`` → train.seed (so ``-S loss.alpha=…`` touches exactly the runs without
-    their own alpha)."""
+    their own alpha). Its group is the ``runs`` section it is listed under."""
 
     dataset: Literal["syn17", "syn18", "posetrack17", "posetrack18"]
-    #: Which table the run feeds: main (Tables 1-4), ablation (Tables 6-8), alpha (Table 9), seed (Table 10).
-    group: Literal["main", "ablation", "alpha", "seed"] = "main"
     variant: Literal[
         "fasrnet", "baseline", "pcda", "fda", "no_att", "no_fr", "smd", "no_prev", "no_next"
     ] | None = None
     alpha: float | None = Field(default=None, ge=0.0, le=1.0)
     seed: int | None = Field(default=None, ge=0)
+    _group: str = PrivateAttr(default="main")
+
+    @property
+    def group(self) -> str:
+        """main (Tables 1-4), ablation (Tables 6-8), alpha (Table 9) or seed (Table 10)."""
+        return self._group
 
 
 ABLATION_VARIANTS = ("baseline", "pcda", "fda", "no_att", "no_fr", "smd", "no_prev", "no_next")
+RUN_GROUPS = ("main", "ablation", "alpha", "seed")
 
 
-def _default_runs() -> dict[str, RunParams]:
-    """Every run behind the tables on the embedded default (ablations on syn17, as the paper's on PoseTrack17).
-    Only the main runs read loss.alpha; ablation, alpha and seed runs pin their own. Names avoid dots
-    (``alpha_04`` is α = 0.4) so DVC param paths and stage names stay unambiguous."""
-    runs = {f"main_{ds}": RunParams(dataset=ds) for ds in ("syn17", "syn18")}
-    for v in ABLATION_VARIANTS:
-        runs[f"ablation_{v}"] = RunParams(dataset="syn17", group="ablation", variant=v, alpha=0.4)
-    for k in range(10):
-        runs[f"alpha_{k:02d}"] = RunParams(dataset="syn17", group="alpha", variant="fasrnet", alpha=k / 10)
-    for k in range(10):
-        runs[f"seed_{k}"] = RunParams(dataset="syn17", group="seed", variant="fasrnet", alpha=0.4, seed=k)
-    return runs
+class RunsParams(Section):
+    """The runs behind the tables, grouped by table (DVC iterates each group with ``foreach``). Names are unique
+    across groups and avoid dots (``alpha_04`` is α = 0.4) so DVC param paths and stage names stay unambiguous.
+    Behaves as a mapping run name → :class:`RunParams` over all groups."""
+
+    main: dict[str, RunParams] = Field(
+        default_factory=lambda: {f"main_{ds}": RunParams(dataset=ds) for ds in ("syn17", "syn18")}, min_length=1)
+    ablation: dict[str, RunParams] = Field(default_factory=lambda: {
+        f"ablation_{v}": RunParams(dataset="syn17", variant=v, alpha=0.4) for v in ABLATION_VARIANTS})
+    alpha: dict[str, RunParams] = Field(default_factory=lambda: {
+        f"alpha_{k:02d}": RunParams(dataset="syn17", variant="fasrnet", alpha=k / 10) for k in range(10)})
+    seed: dict[str, RunParams] = Field(default_factory=lambda: {
+        f"seed_{k}": RunParams(dataset="syn17", variant="fasrnet", alpha=0.4, seed=k) for k in range(10)})
+
+    @model_validator(mode="after")
+    def _groups(self) -> RunsParams:
+        seen: dict[str, str] = {}
+        for group in RUN_GROUPS:
+            for name, run in getattr(self, group).items():
+                if name in seen:
+                    raise ValueError(f"run {name!r} is listed under both runs.{seen[name]} and runs.{group}")
+                if not name or "." in name or "@" in name or "/" in name:
+                    raise ValueError(f"runs.{group}: run name {name!r} must be non-empty without '.', '@' or '/'")
+                seen[name] = group
+                run._group = group
+        return self
+
+    def items(self) -> list[tuple[str, RunParams]]:
+        return [(name, run) for group in RUN_GROUPS for name, run in getattr(self, group).items()]
+
+    def __iter__(self):  # type: ignore[override]  # iterate run names, like a mapping
+        return iter([name for name, _ in self.items()])
+
+    def __len__(self) -> int:
+        return len(self.items())
+
+    def __contains__(self, name: object) -> bool:
+        return any(name == n for n, _ in self.items())
+
+    def __getitem__(self, name: str) -> RunParams:
+        for n, run in self.items():
+            if n == name:
+                return run
+        raise KeyError(name)
+
+    def group(self, name: str) -> dict[str, RunParams]:
+        return getattr(self, name)
 
 
 class Params(Section):
@@ -304,13 +346,13 @@ class Params(Section):
     model: ModelParams = Field(default_factory=ModelParams)
     loss: LossParams = Field(default_factory=LossParams)
     train: TrainParams = Field(default_factory=TrainParams)
-    runs: dict[str, RunParams] = Field(default_factory=_default_runs)
+    runs: RunsParams = Field(default_factory=RunsParams)
 
     @model_validator(mode="after")
     def _runs_use_configured_datasets(self) -> Params:
         for name, run in self.runs.items():
             if run.dataset not in self.data.datasets:
-                raise ValueError(f"runs.{name}.dataset is {run.dataset!r}, which is not in data.datasets "
+                raise ValueError(f"runs.{run.group}.{name}.dataset is {run.dataset!r}, which is not in data.datasets "
                                  f"{self.data.datasets}")
         return self
 

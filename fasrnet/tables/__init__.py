@@ -1,7 +1,7 @@
 """``fasrnet tables``: the paper's Tables 1–10 as ``results/tables.md`` and the figures beside it.
 
 - :mod:`fasrnet.tables.build` — the markdown tables (measured rows from the metrics files, literature rows from
-  ``literature.yaml``), the "Orderings" section and ``results/metrics/summary.json``;
+  ``literature.yaml``), the "Orderings" section and ``results/summary.json``;
 - :mod:`fasrnet.tables.figures` — ``per_joint_ap.png``, ``alpha_curve.png``, ``training_curves.png`` and
   ``qualitative.png`` (matplotlib, Agg; imported lazily so the tables never pull in matplotlib).
 

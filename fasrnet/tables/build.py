@@ -32,6 +32,7 @@ import io
 import json
 import math
 import os
+import re
 import statistics
 from dataclasses import dataclass
 from functools import cached_property
@@ -54,7 +55,8 @@ JOINTS_PER_COLUMN: tuple[int, ...] = (3, 2, 2, 2, 2, 2, 2)
 FAMILY: dict[str, str] = {"syn17": "17", "posetrack17": "17", "syn18": "18", "posetrack18": "18"}
 PAPER_DATASET: dict[str, str] = {"17": "PoseTrack2017", "18": "PoseTrack2018"}
 COMPLEXITY_FILE = paths.METRICS / "complexity.json"
-SUMMARY_FILE = paths.METRICS / "summary.json"
+# Beside, not inside, results/metrics/: the tables stage depends on the metrics files it summarises.
+SUMMARY_FILE = Path("results/summary.json")
 TABLES_FILE = Path("results/tables.md")
 #: The ablation tables: which variants each shows (besides full FaSRnet), in the literature file's row order.
 ABLATION_TABLES = ("table6", "table7", "table8")
@@ -130,12 +132,15 @@ class Measured:
     metrics_path: Path  # relative, as printed
     values: tuple[float | None, ...] | None
     setting: str
+    exists: bool = False  # the metrics file exists (values may still lack a Total: no GT joints at all)
 
     @property
     def mAP(self) -> float | None:
         return None if self.values is None else self.values[-1]
 
     def missing_text(self) -> str:
+        if self.exists:
+            return f"no mAP (Total is null in {self.metrics_path.as_posix()})"
         return f"not run (missing {self.metrics_path.as_posix()})"
 
 
@@ -194,14 +199,14 @@ class Inputs:
         else:
             parts = [f"{r.dataset} val", f"HRNet-W{self.params.model.backbone_width}", self._input_size(None),
                      f"device n/a (no {(paths.run_dir(name) / 'run.json').as_posix()})"]
-        return Measured(name, rel, values, " · ".join(parts))
+        return Measured(name, rel, values, " · ".join(parts), (self.root / rel).is_file())
 
     def backbone(self, dataset: str) -> Measured:
         name = paths.backbone_run_name(dataset)
         rel, values = self._metrics(name)
         setting = " · ".join([f"{dataset} val", f"HRNet-W{self.params.model.backbone_width}",
                               self._input_size(None), "frozen backbone, single frame, no refinement"])
-        return Measured(name, rel, values, setting)
+        return Measured(name, rel, values, setting, (self.root / rel).is_file())
 
     @cached_property
     def complexity(self) -> dict[str, Any] | None:
@@ -261,13 +266,21 @@ class Literature:
             who = f"{surname} and {authors[1].split()[0]}"
         else:
             who = surname
-        venue = ref["venue"].split(", p.")[0]
+        venue = re.split(r", (?:p\.|\d)", ref["venue"])[0]
         return f"{who} ({ref['year']}), *{venue}*"
+
+    def this_paper(self) -> str:
+        """``this paper (Zhong et al., 2024)`` — the paper's own rows."""
+        key = self.data["paper"]["key"]
+        if key not in self.cited:
+            self.cited.append(key)
+        return f"this paper ({self.refs[key]['cite'].split()[0]} et al., {self.refs[key]['year']})"
 
     def full(self, key: str) -> str:
         ref = self.refs[key]
         doi = f" https://doi.org/{ref['doi']}" if ref.get("doi") else ""
-        return f"{ref['cite']}, {ref['year']}. {ref['title']}. *{ref['venue']}*.{doi}"
+        note = f" ({ref['note']})" if ref.get("note") else ""
+        return f"{ref['cite']}, {ref['year']}. {ref['title']}. *{ref['venue']}*{note}.{doi}"
 
     def own_row(self, table: str) -> dict[str, Any] | None:
         return next((r for r in self.tables[table].get("rows", []) if r.get("own")), None)
@@ -307,42 +320,43 @@ class Builder:
         self.lit = Literature(load_literature())
         self.figures_dir = None if figures_dir is None else Path(figures_dir)
         self.out = Path(out)
-        self.notes: list[str] = []  # footnotes of the current table
+        self.notes: list[tuple[int, str]] = []  # footnotes of the current table
+        self.n_notes = 0
         self.orderings: list[Ordering] = []
         self.alpha_check: tuple[float, float, int | None, int] | None = None
 
     # -- shared pieces ------------------------------------------------------------------------------------
 
+    def _note(self, text: str) -> str:
+        """Queue a footnote (numbered across the whole document, as GitHub needs) and return its marker."""
+        self.n_notes += 1
+        self.notes.append((self.n_notes, text))
+        return f" [^{self.n_notes}]"
+
     def _lit_cells(self, row: dict[str, Any], decimals: int) -> list[str]:
+        """A quoted row's cells: bold as printed; a footnote where the literature file notes a cell, or where
+        the printed mAP differs from the 15-joint mean of the printed columns by more than rounding."""
         bold = set(row.get("bold", []))
+        notes = dict(row.get("notes", {}))
+        imp, printed = implied_map(row["values"]), row["values"][-1]
+        if (not notes and imp is not None and printed is not None
+                and abs(imp - printed) > ROUNDING_TOLERANCE.get(decimals, 0.15)):
+            notes["mAP"] = (f"the 15-joint mean of the printed columns is {imp:.{decimals}f}, not the printed "
+                            f"{printed:.{decimals}f}.")
         cells = []
         for col, v in zip(COLUMNS, row["values"]):
             text = fmt(v, decimals)
             if col in bold:
                 text = f"**{text}**"
-            if col in row.get("notes", {}):
-                self.notes.append(f"{row['method']}, {col}: {row['notes'][col]}")
-                text += f" [^{len(self.notes)}]"
+            if col in notes:
+                text += self._note(f"{row['method']}, {col}: {notes[col]}")
             cells.append(text)
         return cells
-
-    def _consistency_notes(self, table: str) -> None:
-        tab = self.lit.tables[table]
-        tol = ROUNDING_TOLERANCE.get(tab["decimals"], 0.15)
-        for row in tab.get("rows", []):
-            imp = implied_map(row["values"])
-            printed = row["values"][-1]
-            if imp is None or printed is None or abs(imp - printed) <= tol or "mAP" in row.get("notes", {}):
-                continue
-            if any(c in row.get("notes", {}) for c in COLUMNS):
-                continue  # the row's own note explains it
-            self.notes.append(f"{row['method']}: the 15-joint mean of the printed columns is "
-                              f"{imp:.{tab['decimals']}f}, not the printed mAP {printed:.{tab['decimals']}f}.")
 
     def _flush_notes(self, lines: list[str]) -> None:
         if self.notes:
             lines.append("")
-            lines += [f"[^{i}]: {n}" for i, n in enumerate(self.notes, 1)]
+            lines += [f"[^{i}]: {n}" for i, n in self.notes]
         self.notes = []
 
     def _measured_cells(self, m: Measured, decimals: int) -> list[str]:
@@ -376,8 +390,10 @@ class Builder:
         else:
             setting = "**mixed setting** (synthetic and real PoseTrack data)"
         h, w = p.heatmap.input_size
-        backbone = ("HRNet pretrained by the pipeline on single synthetic frames, then frozen"
-                    if p.backbone.source == "pretrain" else f"the downloaded checkpoint {p.backbone.checkpoint}, frozen")
+        if p.backbone.source == "pretrain":
+            backbone = "HRNet pretrained by the pipeline on single synthetic frames, then frozen"
+        else:
+            backbone = f"the downloaded checkpoint {p.backbone.checkpoint}, frozen"
         stand_in = []
         for ds in datasets:
             fam = FAMILY.get(ds)
@@ -394,12 +410,12 @@ class Builder:
             "",
             f"Setting: {setting} — data.datasets: {', '.join(datasets)}; {'; '.join(stand_in)}. Backbone: "
             f"HRNet-W{p.model.backbone_width} ({backbone}); input crops {h}×{w}; FaSRnet head trained "
-            f"{p.train.epochs} epochs (train.device: {p.train.device}); α = {p.loss.alpha} for the main runs.",
+            f"{p.train.epochs} epochs; α = {p.loss.alpha} for the main runs.",
             "",
         ]
         if synthetic:
             lines.append("Synthetic numbers are **not comparable to PoseTrack numbers in absolute value** (other "
-                         "images, a much smaller backbone and input, a few epochs on CPU): only orderings — "
+                         "images, a much smaller backbone and input, a few training epochs): only orderings — "
                          "FaSRnet against the backbone alone, the ablation variants against each other, the α "
                          "curve — are evidence, and the section *Orderings* checks them.")
         else:
@@ -419,7 +435,7 @@ class Builder:
     def _lit_rows_1to4(self, table: str) -> list[list[str]]:
         rows = []
         for row in self.lit.tables[table]["rows"]:
-            src = "quoted · " + ("this paper: " if row.get("own") else "") + self.lit.short(row["ref"])
+            src = "quoted · " + (self.lit.this_paper() if row.get("own") else self.lit.short(row["ref"]))
             if row.get("ref_note"):
                 src += f" ({row['ref_note']})"
             rows.append([row["method"], str(row["year"]), *self._lit_cells(row, 1), src])
@@ -459,7 +475,6 @@ class Builder:
                 self.orderings.append(Ordering(
                     f"Table {number}", f"FaSRnet (`{r.name}`)", f"backbone alone (`{b.name}`)",
                     (own["values"][-1], comp["values"][-1]), (m.mAP, b.mAP)))
-        self._consistency_notes(table)
         lines += md_table(["Method", "Year", *COLUMNS, "Source"], rows,
                           ["---", "---", *["---:"] * 8, "---"])
         for note in tab.get("notes", []):
@@ -483,7 +498,6 @@ class Builder:
         if not runs:
             rows.append(["**FaSRnet — measured**", "", *["–"] * 8,
                          f"no main run on a {PAPER_DATASET[fam]}-like dataset in params.yaml `runs`"])
-        self._consistency_notes(table)
         lines += md_table(["Method", "Year", *COLUMNS, "Source"], rows, ["---", "---", *["---:"] * 8, "---"])
         synthetic = any(r.dataset.startswith("syn") for r in runs)
         lines += ["", "PoseTrack's test-set ground truth was never released and its evaluation server is offline, "
@@ -503,7 +517,7 @@ class Builder:
         for row in tab["rows"]:
             if row.get("compare"):
                 paper[row["compare"]] = row
-            src = "quoted · " + ("this paper: " if row.get("own") else "") + self.lit.short(row["ref"])
+            src = "quoted · " + (self.lit.this_paper() if row.get("own") else self.lit.short(row["ref"]))
             rows.append([row["method"], row["input"], row["params_printed"].replace("^7", "⁷"),
                          f"{row['gflops']:.2f}", "–", src])
         c = self.inputs.complexity
@@ -515,8 +529,7 @@ class Builder:
             st = measured["setting"]
             h, w = st["input_size"]
             ours = c["table5"]["ours"]
-            src = (f"measured · `fasrnet complexity` ({COMPLEXITY_FILE.as_posix()}), random weights, batch 1, "
-                   f"{st['variant']} head")
+            src = f"measured · `fasrnet complexity` ({COMPLEXITY_FILE.as_posix()}), random weights, batch 1"
             for key, label, frames in (("hrnet", f"HRNet-W{st['backbone_width']}", 1),
                                        ("fasrnet", f"FaSRnet (HRNet-W{st['backbone_width']} ×3 + head)", 3)):
                 o = ours[key]
@@ -604,8 +617,7 @@ class Builder:
         rows = []
         measured: dict[str, Measured | None] = {}
         for row in tab["rows"]:
-            rows.append([row["method"], *self._lit_cells(row, d), "quoted · this paper: " +
-                         self.lit.short(self.lit.data["paper"]["key"])])
+            rows.append([row["method"], *self._lit_cells(row, d), "quoted · " + self.lit.this_paper()])
             name = self._variant_run(row["variant"])
             if name is None:
                 rows.append([f"↳ **measured** ({row['variant']})", *["–"] * 8,
@@ -619,7 +631,6 @@ class Builder:
                 continue
             rows.append([f"↳ **measured** (run `{name}`)", *self._measured_cells(m, d), f"measured · {m.setting}"])
             rows.append(["↳ Δ measured − paper", *self._diff_cells(m, row["values"], d), ""])
-        self._consistency_notes(table)
         lines += md_table(["Method", *COLUMNS, "Source"], rows, ["---", *["---:"] * 8, "---"])
         lines += ["", tab["legend"], "", self.full_run[1], ""]
         for row in tab["rows"]:
@@ -674,7 +685,7 @@ class Builder:
         lines += md_table(["α", f"Paper: {tab['column']} (PoseTrack2017 val, quoted)",
                            f"**Measured** mAP ({setting or 'not run'})", "Δ", "Run"], rows,
                           ["---:", "---:", "---:", "---:", "---"])
-        lines += ["", "Quoted column: this paper, " + self.lit.short(self.lit.data["paper"]["key"]) + ". "
+        lines += ["", "Quoted column: " + self.lit.this_paper() + ". "
                   "Bold: the best value of each column. The paper reports the best mean AP over its training "
                   "epochs; ours is the mAP of the final checkpoint (`results/metrics/<run>.json`)."]
         if best_ours is not None:
@@ -710,7 +721,7 @@ class Builder:
         lines += md_table(["Parameter", "Paper (PoseTrack2017 val, quoted)", f"**Measured** ({setting})"], rows,
                           ["---", "---:", "---:"])
         per = ", ".join(f"`{m.name}` {fmt(m.mAP, 4)}" for m in seeds if m.mAP is not None)
-        lines += ["", "Quoted column: this paper, " + self.lit.short(self.lit.data["paper"]["key"]) + ". "
+        lines += ["", "Quoted column: " + self.lit.this_paper() + ". "
                   "Variance convention: population variance (divide by n) of the seed runs' mAP in percent "
                   "points; the paper's 0.000254571 is evidently in %² too (a standard deviation of 0.016 "
                   "points fits its maximum − mean of 0.024), and it does not say which divisor it used, so the "
@@ -718,8 +729,7 @@ class Builder:
         if per:
             lines += ["", f"Seed runs: {per}."]
         if missing:
-            lines += ["", "Not run: " + ", ".join(f"`{m.name}` (missing {m.metrics_path.as_posix()})"
-                                                  for m in missing) + "."]
+            lines += ["", "Left out: " + ", ".join(f"`{m.name}` ({m.missing_text()})" for m in missing) + "."]
         return lines
 
     # -- Orderings ----------------------------------------------------------------------------------------
@@ -753,6 +763,9 @@ class Builder:
                          "–" if m is None else f"{fmt(o.measured[0], 4)} vs {fmt(o.measured[1], 4)} "
                                                f"({m:+.4f})", verdict])
         check = self.alpha_check
+        if check is None and runs_of(self.params, "alpha"):
+            unknown += 1
+            rows.append(["Table 9", "α = 0.4 gives the best mAP", "best α = 0.4", "–", "not run"])
         if check is not None:
             best_paper, best_ours, rank, n = check
             ok = math.isclose(best_paper, best_ours)

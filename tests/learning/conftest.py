@@ -22,8 +22,10 @@ TINY_PARAMS = {
     "extract": {"batch_size": 16, "device": "cpu"},
     "train": {"epochs": 3, "batch_size": 8, "lr_steps": [2], "device": "cpu"},
     "runs": {
-        "main_syn17": {"dataset": "syn17"},
-        "ablation_fda": {"dataset": "syn17", "group": "ablation", "variant": "fda", "alpha": 0.4},
+        "main": {"main_syn17": {"dataset": "syn17"}},
+        "ablation": {"ablation_fda": {"dataset": "syn17", "variant": "fda", "alpha": 0.4}},
+        "alpha": {},
+        "seed": {},
     },
 }
 

@@ -1,0 +1,345 @@
+"""`fasrnet tables`: results/tables.md from fake metrics files — headings, literature rows and citations,
+measured rows with their difference to the paper, test-set rows, missing runs and --strict, Table 10
+statistics, the Orderings section, summary.json, and the literature file against the paper's text."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from fasrnet.cli import main
+from fasrnet.io import write_json, write_text
+from fasrnet.params import Params
+from fasrnet.tables.build import (
+    COLUMNS,
+    METRIC_KEYS,
+    build_tables,
+    implied_map,
+    load_literature,
+    missing_inputs,
+    resolve,
+    summary_metrics,
+)
+
+PAPER = Path(__file__).resolve().parents[2].parent / "shared" / "paper" / "fasrnet-paper.md"
+
+#: Seed runs' mAP: mean 70.0, max 71.0, population variance 2.6 / 10 = 0.26, sample variance 2.6 / 9.
+SEED_MAPS = [70.0, 70.5, 69.5, 71.0, 69.0, 70.2, 69.8, 70.1, 69.9, 70.0]
+#: Column offsets from the mAP (Head, Shoulder, Elbow, Wrist, Hip, Knee, Ankle).
+OFFSETS = (5.0, 6.0, 3.0, -4.0, 1.0, -2.0, -6.0)
+
+
+def fake_maps(params: Params) -> dict[str, float]:
+    """mAP per run: FaSRnet above the backbone, the baseline planted ABOVE full FaSRnet (an inversion), and
+    α = 0.3 best (another one)."""
+    maps = {"main_syn17": 70.0, "main_syn18": 66.0, "backbone_syn17": 61.25, "backbone_syn18": 60.0}
+    ablation = {"baseline": 72.5, "pcda": 69.0, "fda": 69.5, "no_att": 68.5, "no_fr": 69.2, "smd": 69.9,
+                "no_prev": 68.0, "no_next": 67.5}
+    for name in params.runs:
+        r = resolve(params, name)
+        if r.group == "ablation":
+            maps[name] = ablation[r.variant]
+        elif r.group == "alpha":
+            maps[name] = 70.0 - abs(r.alpha - 0.3) * 5
+        elif r.group == "seed":
+            maps[name] = SEED_MAPS[r.seed]
+    return maps
+
+
+def write_metrics(root: Path, name: str, total: float) -> None:
+    cols = {k: total + d for k, d in zip(METRIC_KEYS[:-1], OFFSETS)}
+    cols["Total"] = total
+    write_json(root / "results" / "metrics" / f"{name}.json", {
+        "columns": cols, "per_joint_ap": {"head_top": total}, "n_eval_frames": 12,
+    }, indent=1)
+
+
+def fake_complexity() -> dict:
+    def part(params, gflops, thop):
+        return {"params": params, "gflops": gflops, "gmacs": gflops / 2, "thop_style_gmacs": thop}
+
+    setting = {"backbone_width": 48, "input_size": [384, 288], "frames": 3, "variant": "fasrnet",
+               "offset_conv": "padding1", "srm_dilations": [1], "batch": 1}
+    return {
+        "table5": {
+            "paper": {"hrnet": {"params": 6.36e7, "gflops": 35.54}, "fasrnet": {"params": 6.523e7, "gflops": 117.66}},
+            "ours": {"hrnet": part(63595745, 70.61, 35.53),
+                     "fasrnet": {**part(65395439, 236.07, 117.6), "params_thop_style": 65226549}},
+        },
+        "measured": {"setting": setting},
+        "configured": {"setting": {**setting, "backbone_width": 8, "input_size": [128, 96]},
+                       "hrnet": part(2139305, 0.74, 0.38), "fasrnet": part(2723079, 3.11, 1.58)},
+    }
+
+
+def write_fake_results(root: Path, params: Params, skip: tuple[str, ...] = ()) -> dict[str, float]:
+    """Metrics, run.json and train_log.csv for every run, backbone metrics, complexity.json (minus ``skip``)."""
+    maps = fake_maps(params)
+    for name, total in maps.items():
+        if name in skip:
+            continue
+        write_metrics(root, name, total)
+        if name.startswith("backbone_"):
+            continue
+        r = resolve(params, name)
+        write_json(root / "models" / name / "run.json", {
+            "name": name, "dataset": r.dataset, "variant": r.variant, "alpha": r.alpha, "seed": r.seed,
+            "backbone": "HRNet-W8", "input_size": [128, 96], "device": "CPU", "epochs": 3,
+            "train_seconds": 1.0, "final_loss": 1e-3, "val_map": total,
+        }, indent=1)
+        log = "epoch,lr,loss,val_map,seconds\n" + "".join(
+            f"{e},0.001,{1e-3 / (e + 1):.6g},{total - 3 + e:.4f},0.5\n" for e in range(1, 4))
+        write_text(root / "models" / name / "train_log.csv", log)
+    if "complexity" not in skip:
+        write_json(root / "results" / "metrics" / "complexity.json", fake_complexity(), indent=1)
+    return maps
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tables")
+    params = Params()
+    maps = write_fake_results(root, params)
+    return params, root, maps, build_tables(params, root, strict=True, figures_dir="results/figures")
+
+
+def _section(text: str, heading: str) -> str:
+    start = text.index(heading)
+    nxt = text.find("\n## ", start + 1)
+    return text[start: nxt if nxt >= 0 else len(text)]
+
+
+def _row(section: str, startswith: str) -> list[str]:
+    for line in section.splitlines():
+        if line.startswith("| " + startswith):
+            return [c.strip() for c in line.strip().strip("|").split(" | ")]
+    raise AssertionError(f"no row starting with {startswith!r} in:\n{section}")
+
+
+def test_all_ten_tables_and_the_header(built):
+    _, _, _, text = built
+    for n in range(1, 11):
+        assert f"\n## Table {n}. " in text
+    assert "embedded synthetic default" in text
+    assert "not comparable to PoseTrack numbers in absolute value" in text
+    assert "## Orderings" in text and "## References" in text
+    assert "Missing inputs" not in text
+
+
+def test_literature_rows_with_citations(built):
+    _, _, _, text = built
+    t1 = _section(text, "## Table 1.")
+    row = _row(t1, "PoseTracker")
+    assert row[1] == "2018" and row[2:10] == ["67.5", "70.2", "62.0", "51.7", "60.7", "58.7", "49.8", "60.6"]
+    assert "Girdhar et al. (2018)" in row[10] and "Computer Vision and Pattern Recognition" in row[10]
+    ours = _row(t1, "Ours")
+    assert ours[2] == "88.1" and ours[3] == "**88.8**" and ours[9] == "**83.0**"
+    assert ours[10] == "quoted · this paper (Zhong et al., 2024)"
+    assert "Fang et al. (2023), *IEEE Trans Patt Anal Mach Intell*" in _row(t1, "AlphaPose")[10]
+    assert _row(t1, "Dynamic-GNN")[2] == "**88.4**"
+    assert _row(t1, "JointFlow")[2] == "–"
+    # Table 3's printed typo kept, with a footnote
+    t3 = _section(text, "## Table 3.")
+    assert _row(t3, "Ours")[3].startswith("**96.9** [^1]")
+    assert "typo for 86.9" in t3
+    # four-decimal ablation numbers and the computed consistency note on the baseline
+    t6 = _section(text, "## Table 6.")
+    assert _row(t6, "FaSRnet (Baseline)")[8].startswith("80.0330")
+    assert "82.0330" in t6
+    assert "Wang MC, Tighe J, Modolo D, 2020" in _section(text, "## References")
+
+
+def test_measured_rows_with_paper_difference(built):
+    _, _, maps, text = built
+    t1 = _section(text, "## Table 1.")
+    row = _row(t1, "**FaSRnet — measured** (run `main_syn17`)")
+    assert row[2:10] == ["75.0", "76.0", "73.0", "66.0", "71.0", "68.0", "64.0", "70.0"]
+    assert "syn17 val · HRNet-W8 · 128×96 · CPU" in row[10]
+    diff = _row(t1, "Δ measured − paper's Ours 2022")
+    assert diff[2] == "-13.1" and diff[9] == "-13.0"  # 75.0 - 88.1, 70.0 - 83.0
+    bb = _row(t1, "**HRNet-W8 backbone alone (frozen, single frame) — measured**")
+    assert bb[9] == "61.2" or bb[9] == "61.3"  # 61.25 rounded by Python's format
+    assert _row(t1, "Δ measured − paper's HRNet 2019")[9] == fmt_diff_expected(61.25, 77.3)
+    t3 = _section(text, "## Table 3.")
+    assert _row(t3, "**FaSRnet — measured** (run `main_syn18`)")[9] == "66.0"
+    # ablation rows: measured beside the paper's, 4 decimals
+    t6 = _section(text, "## Table 6.")
+    assert _row(t6, "↳ **measured** (run `ablation_pcda`)")[8] == "69.0000"
+    assert "Full FaSRnet (measured) = run `main_syn17`" in t6
+    # Table 5 from complexity.json
+    t5 = _section(text, "## Table 5.")
+    assert "63,595,745" in t5 and "35.53" in t5 and "236.07" in t5 and "65,226,549" in t5
+    assert _row(t5, "HRNet")[2] == "6.36×10⁷"
+    assert "2,723,079" in t5
+
+
+def fmt_diff_expected(a: float, b: float) -> str:
+    return f"{round(a - b, 1):+.1f}"
+
+
+def test_test_set_tables_are_not_scorable(built):
+    _, _, _, text = built
+    for n, run in ((2, "main_syn17"), (4, "main_syn18")):
+        t = _section(text, f"## Table {n}.")
+        assert f"not scorable: predictions in results/predictions/{run}/test" in t
+        assert "never released" in t
+        assert re.search(r"measured\*\* \(run `" + run + r"`\) \|  \| – \| – ", t)
+
+
+def test_table10_statistics(built):
+    _, _, _, text = built
+    t10 = _section(text, "## Table 10.")
+    assert _row(t10, "Number of training times")[2] == "10 of 10 seed runs"
+    assert _row(t10, "Maximum mAP")[1:] == ["82.9997", "71.0000"]
+    assert _row(t10, "Average mAP")[1:] == ["82.9759", "70.0000"]
+    var = _row(t10, "Variance")
+    assert var[1] == "0.000254571" and var[2].startswith("0.26 (population")
+    assert _row(t10, "*extra:* sample variance")[2] == f"{2.6 / 9:.6g}"
+    assert _row(t10, "*extra:* minimum mAP")[2] == "69.0000"
+
+
+def test_orderings_flag_planted_inversions(built):
+    _, _, _, text = built
+    orderings = _section(text, "## Orderings")
+    broken = orderings[orderings.index("do **not** hold"):]
+    assert "Table 6: FaSRnet > FaSRnet (Baseline)" in broken
+    assert "Table 9: α = 0.4 best (ours: α = 0.3)" in broken
+    assert "Table 1: FaSRnet (`main_syn17`) > backbone alone" not in broken
+    assert _row(orderings, "Table 1")[4] == "yes"
+    assert "FaSRnet > FaSRnet (PCDA)" not in broken  # 70.0 > 69.0 holds
+    assert re.search(r"\d+ of \d+ measured orderings hold", orderings)
+
+
+def test_missing_run_reported_and_strict_fails(tmp_path, monkeypatch, capsys):
+    params = Params()
+    write_fake_results(tmp_path, params, skip=("ablation_smd", "seed_3", "complexity"))
+    text = build_tables(params, tmp_path)
+    t7 = _section(text, "## Table 7.")
+    assert "not run (missing results/metrics/ablation_smd.json)" in t7
+    assert "9 of 10 seed runs" in text and "`seed_3` (not run (missing results/metrics/seed_3.json))" in text
+    assert "not run (missing results/metrics/complexity.json)" in text
+    assert [p.as_posix() for p in missing_inputs(params, tmp_path)] == [
+        "results/metrics/ablation_smd.json", "results/metrics/seed_3.json", "results/metrics/complexity.json"]
+    assert "## Missing inputs" in text
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["tables", "--strict", "--no-figures"]) == 2
+    err = capsys.readouterr().err
+    assert "results/metrics/ablation_smd.json" in err and "results/metrics/complexity.json" in err
+    assert not (tmp_path / "results" / "tables.md").exists()
+    assert main(["tables", "--no-figures"]) == 0
+    assert "warning: missing results/metrics/seed_3.json" in capsys.readouterr().err
+    assert "not run (missing results/metrics/ablation_smd.json)" in (tmp_path / "results" / "tables.md").read_text()
+
+
+def test_cli_writes_tables_and_summary_deterministically(tmp_path, monkeypatch, capsys):
+    params = Params()
+    maps = write_fake_results(tmp_path, params)
+    monkeypatch.chdir(tmp_path)
+    assert main(["tables", "--strict", "--no-figures"]) == 0
+    first = (tmp_path / "results" / "tables.md").read_bytes()
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    assert main(["tables", "--strict", "--no-figures"]) == 0
+    assert (tmp_path / "results" / "tables.md").read_bytes() == first
+    assert summary["main_syn17.mAP"] == maps["main_syn17"]
+    assert summary["main_syn17.Head"] == 75.0 and summary["backbone_syn18.mAP"] == 60.0
+    assert summary["seed.n"] == 10 and summary["seed.mean"] == 70.0 and summary["seed.variance"] == 0.26
+    assert summary["alpha.best"] == 0.3
+    assert all(isinstance(v, (int, float)) for v in summary.values())
+    assert summary == summary_metrics(params, tmp_path)
+
+
+def test_full_run_falls_back_when_main_alpha_differs(tmp_path):
+    params = Params.model_validate({"loss": {"alpha": 0.3}})
+    write_fake_results(tmp_path, params)
+    t6 = _section(build_tables(params, tmp_path), "## Table 6.")
+    assert "Full FaSRnet (measured) = run `alpha_04`" in t6
+
+
+def test_resolve_matches_train_resolve_run():
+    from fasrnet.train import resolve_run
+
+    params = Params.model_validate({"loss": {"alpha": 0.3}, "train": {"seed": 2}})
+    for name in params.runs:
+        r, t = resolve(params, name), resolve_run(params, name)
+        assert (r.dataset, r.variant, r.alpha, r.seed) == (t.dataset, t.variant, t.alpha, t.seed)
+
+
+def test_literature_file_well_formed():
+    lit = load_literature()
+    refs = lit["references"]
+    for key, tab in lit["tables"].items():
+        for row in tab.get("rows", []):
+            assert row["ref" if "ref" in row else "method"]
+            if "ref" in row:
+                assert row["ref"] in refs, (key, row)
+            if "values" in row:
+                assert len(row["values"]) == len(COLUMNS)
+                assert set(row.get("bold", [])) <= set(COLUMNS)
+    # the 15-joint mean of the columns reproduces the printed mAP except for the two noted rows
+    flagged = [(k, r["method"]) for k, t in lit["tables"].items() for r in t.get("rows", []) if "values" in r
+               and implied_map(r["values"]) is not None and abs(implied_map(r["values"]) - r["values"][-1]) > 0.15]
+    assert flagged == [("table3", "Ours"), ("table6", "FaSRnet (Baseline)")]
+
+
+def _paper_tables(text: str) -> dict[int, list[list[str]]]:
+    tables: dict[int, list[list[str]]] = {}
+    current = None
+    for line in text.splitlines():
+        m = re.match(r"\*\*Table (\d+)\**", line)
+        if m:
+            current = int(m.group(1))
+            tables[current] = []
+            continue
+        if current is not None and "\t" in line:
+            tables[current].append([c.strip() for c in line.split("\t")])
+    return tables
+
+
+@pytest.mark.skipif(not PAPER.is_file(), reason="paper text not available")
+def test_literature_numbers_match_the_paper_text():
+    """Every quoted number (and bold cell) equals the paper's, character for character."""
+    paper = _paper_tables(PAPER.read_text(encoding="utf-8"))
+    lit = load_literature()["tables"]
+
+    def cell(v, d, bold):
+        text = "–" if v is None else f"{v:.{d}f}"
+        return f"<b>{text}</b>" if bold else text
+
+    for n in (1, 2, 3, 4, 6, 7, 8):
+        tab = lit[f"table{n}"]
+        rows = [r for r in paper[n] if r and r[0] not in ("Method", "")]
+        assert len(rows) == len(tab["rows"]), n
+        for got, row in zip(rows, tab["rows"]):
+            cells = [cell(v, tab["decimals"], c in row.get("bold", [])) for c, v in zip(COLUMNS, row["values"])]
+            expected = [row["method"], str(row["year"]), *cells] if n <= 4 else [row["method"], *cells]
+            assert got == expected, (n, got, expected)
+    t5 = [r for r in paper[5] if r and r[0] != "Method"]
+    for got, row in zip(t5, lit["table5"]["rows"]):
+        assert got[0] == row["method"] and got[1] == row["input"] and got[3] == f"{row['gflops']:.2f}"
+        assert got[2].replace(" ", "").replace("<sup>", "^").replace("</sup>", "") == row["params_printed"]
+    t9 = {}
+    for r in paper[9][1:]:
+        for a, v in ((r[0], r[1]), (r[2], r[3])):
+            t9[float(a)] = v
+    assert {a: f"{v:.4f}" if a != 0.4 else f"<b>{v:.4f}</b>" for a, v in lit["table9"]["values"].items()} == t9
+    t10 = dict((r[0], r[1]) for r in paper[10][1:])
+    assert t10 == {"Number of training times": "10", "Maximum mAP": lit["table10"]["max_printed"],
+                   "Average mAP": lit["table10"]["mean_printed"], "Variance": lit["table10"]["variance_printed"]}
+
+
+def test_footnotes_unique_and_computed_when_not_in_the_file(built, tmp_path, monkeypatch):
+    _, root, _, text = built
+    refs = re.findall(r"\[\^(\d+)\]:", text)
+    assert refs == [str(i) for i in range(1, len(refs) + 1)] and len(refs) >= 2
+    assert all(re.search(r"\[\^" + n + r"\](?!:)", text) for n in refs)  # every footnote is referenced
+    import fasrnet.tables.build as build
+
+    lit = load_literature()
+    for row in lit["tables"]["table6"]["rows"]:
+        row.pop("notes", None)
+    monkeypatch.setattr(build, "load_literature", lambda: lit)
+    t6 = _section(build_tables(Params(), root), "## Table 6.")
+    assert "FaSRnet (Baseline), mAP: the 15-joint mean of the printed columns is 82.0330, not the printed 80.0330" \
+        in t6

@@ -1,0 +1,92 @@
+"""Snakemake and DVC are wired from one stage registry: same stages, commands, deps, outs and params keys."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fasrnet.params import load_params
+from fasrnet.stages import instances
+from fasrnet.workflow import check_dvc_yaml, stamp_path, write_stamps
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def params():
+    return load_params(REPO / "params.yaml")
+
+
+@pytest.fixture(scope="module")
+def registry(params):
+    return {i.name: i for i in instances(params)}
+
+
+def test_committed_dvc_yaml_is_generated_from_the_registry(params):
+    assert check_dvc_yaml(params, REPO / "dvc.yaml") == []
+
+
+def test_dvc_resolves_exactly_the_registry_stages(registry):
+    from dvc.repo import Repo
+
+    with Repo(str(REPO)) as repo:
+        stages = {s.addressing: s for s in repo.index.stages}
+    assert set(stages) == set(registry)
+    for name, inst in registry.items():
+        stage = stages[name]
+        assert stage.cmd == inst.cmd, name
+        deps = [d.def_path for d in stage.deps if not d.def_path.endswith("params.yaml")]
+        assert deps == list(inst.deps), name
+        params = [k for d in stage.deps if d.def_path.endswith("params.yaml") for k in d.params]
+        assert sorted(params) == sorted(inst.params), name
+        assert [o.def_path for o in stage.outs] == [*inst.outs, *inst.metrics], name
+
+
+def _snakemake_jobs(*args):
+    out = subprocess.run(["snakemake", "-n", "--cores", "8", *args], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout
+    jobs, current = [], None
+    for line in out.splitlines():
+        if m := re.match(r"^(?:local)?rule (\w+):$", line):
+            current = {"rule": m.group(1)}
+            jobs.append(current)
+        elif current is not None and (m := re.match(r"^    (input|output): (.*)$", line)):
+            current[m.group(1)] = [p.strip() for p in m.group(2).split(",")]
+    return jobs
+
+
+def test_snakemake_dag_matches_the_registry(registry):
+    jobs = {tuple(job["output"]): job for job in _snakemake_jobs() if job["rule"] != "all"}
+    assert len(jobs) == len(registry)
+    for name, inst in registry.items():
+        job = jobs[(*inst.outs, *inst.metrics)]
+        # One Snakemake rule serves a run stage of every group (train_main, train_seed, ... → train).
+        assert job["rule"] == re.sub(r"_(main|ablation|alpha|seed)$", "", inst.template), name
+        assert job["input"] == [*inst.deps, str(stamp_path(name))], name
+
+
+def test_snakemake_lint_is_clean():
+    result = subprocess.run(["snakemake", "--lint"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_alpha_change_touches_only_the_main_runs_stamps(params, registry, tmp_path):
+    before, after = tmp_path / "before", tmp_path / "after"
+    before.mkdir()
+    after.mkdir()
+    write_stamps(params, before)
+    changed = load_params(REPO / "params.yaml", ["loss.alpha=0.3"])
+    write_stamps(changed, after)
+    differing = {p.name for p in before.iterdir() if p.read_text() != (after / p.name).read_text()}
+    expected = {stamp_path(n).name for n, i in registry.items() if i.template in ("train_main", "tables")}
+    assert differing == expected and len(expected) == 3
+
+
+def test_stamps_are_rewritten_only_when_values_change(params, tmp_path):
+    write_stamps(params, tmp_path)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    write_stamps(params, tmp_path)
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == mtimes

@@ -1,0 +1,45 @@
+# Shared set-up: validated params, the stage registry, per-stage params stamps, threads.
+import os
+
+from fasrnet.params import load_params
+from fasrnet.stages import instances
+from fasrnet.workflow import write_stamps
+
+PARAMS = load_params("params.yaml")  # validated at every entry point, Snakemake's too
+INSTANCES = {i.name: i for i in instances(PARAMS)}
+# Rewritten only when a stage's params change, so Snakemake reruns exactly the stages whose keys changed,
+# whether params.yaml was edited by hand or by `dvc exp run -S`.
+STAMPS = {name: str(path) for name, path in write_stamps(PARAMS).items()}
+ROOT = PARAMS.data.root
+DATASETS = list(PARAMS.data.datasets)
+GROUP = {name: run.group for name, run in PARAMS.runs.items()}
+
+# Torch jobs: each claims a CPU's share of --cores, so at most one torch job runs per real CPU, and uses
+# one torch thread per real CPU it holds: `--cores 8` on 2 CPUs runs two torch jobs of 1 thread each.
+CPUS = len(os.sched_getaffinity(0))
+CORES = workflow.cores if isinstance(workflow.cores, int) else CPUS
+JOB_THREADS = max(1, CORES // CPUS)
+TORCH_THREADS = max(1, JOB_THREADS * CPUS // max(CORES, CPUS))
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    run="|".join(GROUP) if GROUP else "^$",
+
+
+def stage(template, item=None):
+    """The registry instance of ``template`` for ``item`` (run stages are named per run group)."""
+    if template in ("train", "predict", "evaluate"):
+        return INSTANCES[f"{template}_{GROUP[item]}@{item}"]
+    return INSTANCES[f"{template}@{item}" if item is not None else template]
+
+
+def deps(template, key=None):
+    """An input function: the stage's registry deps plus its params stamp."""
+
+    def inputs(wildcards):
+        item = wildcards.get(key) if key else None
+        inst = stage(template, item)
+        return [*inst.deps, STAMPS[inst.name]]
+
+    return inputs

@@ -1,0 +1,73 @@
+# Data and backbone: acquire (synthesize or download) → crops → backbone → extract.
+
+
+rule acquire:
+    input:
+        deps("acquire", "dataset"),
+    output:
+        directory(f"{ROOT}/{{dataset}}"),
+    log:
+        "logs/acquire/{dataset}.log",
+    conda:
+        "../envs/fasrnet.yaml"
+    shell:
+        "fasrnet acquire --dataset {wildcards.dataset} > {log} 2>&1"
+
+
+rule crops:
+    input:
+        deps("crops", "dataset"),
+    output:
+        directory("data/crops/{dataset}"),
+    log:
+        "logs/crops/{dataset}.log",
+    conda:
+        "../envs/fasrnet.yaml"
+    shell:
+        "fasrnet crops --dataset {wildcards.dataset} > {log} 2>&1"
+
+
+rule backbone:
+    input:
+        deps("backbone"),
+    output:
+        directory("models/backbone"),
+    log:
+        "logs/backbone.log",
+    threads: JOB_THREADS
+    resources:
+        torch_threads=TORCH_THREADS,
+    conda:
+        "../envs/fasrnet.yaml"
+    shell:
+        "fasrnet backbone --threads {resources.torch_threads} > {log} 2>&1"
+
+
+rule extract:
+    input:
+        deps("extract", "dataset"),
+    output:
+        directory("data/features/{dataset}"),
+    log:
+        "logs/extract/{dataset}.log",
+    threads: JOB_THREADS
+    resources:
+        torch_threads=TORCH_THREADS,
+    conda:
+        "../envs/fasrnet.yaml"
+    shell:
+        "fasrnet extract --dataset {wildcards.dataset} --threads {resources.torch_threads} > {log} 2>&1"
+
+
+rule complexity:
+    input:
+        deps("complexity"),
+    output:
+        "results/metrics/complexity.json",
+    log:
+        "logs/complexity.log",
+    threads: JOB_THREADS
+    conda:
+        "../envs/fasrnet.yaml"
+    shell:
+        "fasrnet complexity --out {output} > {log} 2>&1"

@@ -1,0 +1,84 @@
+# Per run: train → predict → evaluate; and the frozen backbone alone per dataset (single-frame baseline).
+
+
+rule train:
+    input:
+        deps("train", "run"),
+    output:
+        directory("models/{run}"),
+    log:
+        "logs/train/{run}.log",
+    threads: JOB_THREADS
+    resources:
+        torch_threads=TORCH_THREADS,
+    conda:
+        "../envs/fasrnet.yaml"
+    shell:
+        "fasrnet train --run {wildcards.run} --threads {resources.torch_threads} > {log} 2>&1"
+
+
+rule predict:
+    input:
+        deps("predict", "run"),
+    output:
+        directory("results/predictions/{run}"),
+    log:
+        "logs/predict/{run}.log",
+    params:
+        splits=lambda wildcards: "val test" if GROUP[wildcards.run] == "main" else "val",
+    threads: JOB_THREADS
+    resources:
+        torch_threads=TORCH_THREADS,
+    conda:
+        "../envs/fasrnet.yaml"
+    shell:
+        "fasrnet predict --run {wildcards.run} --split {params.splits} "
+        "--threads {resources.torch_threads} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        deps("evaluate", "run"),
+    output:
+        "results/metrics/{run}.json",
+    log:
+        "logs/evaluate/{run}.log",
+    params:
+        gt=lambda wildcards: f"{ROOT}/{PARAMS.runs[wildcards.run].dataset}/annotations/val",
+    conda:
+        "../envs/fasrnet.yaml"
+    shell:
+        "fasrnet evaluate --gt {params.gt} --pred results/predictions/{wildcards.run}/val --out {output} > {log} 2>&1"
+
+
+rule predict_backbone:
+    input:
+        deps("predict_backbone", "dataset"),
+    output:
+        directory("results/predictions/backbone_{dataset}"),
+    log:
+        "logs/predict/backbone_{dataset}.log",
+    threads: JOB_THREADS
+    resources:
+        torch_threads=TORCH_THREADS,
+    conda:
+        "../envs/fasrnet.yaml"
+    shell:
+        "fasrnet predict --backbone-only --dataset {wildcards.dataset} --split val "
+        "--threads {resources.torch_threads} > {log} 2>&1"
+
+
+rule evaluate_backbone:
+    input:
+        deps("evaluate_backbone", "dataset"),
+    output:
+        "results/metrics/backbone_{dataset}.json",
+    log:
+        "logs/evaluate/backbone_{dataset}.log",
+    params:
+        gt=lambda wildcards: f"{ROOT}/{wildcards.dataset}/annotations/val",
+    conda:
+        "../envs/fasrnet.yaml"
+    shell:
+        "fasrnet evaluate --gt {params.gt} "
+        "--pred results/predictions/backbone_{wildcards.dataset}/val --out {output} > {log} 2>&1"
