@@ -90,3 +90,17 @@ def test_stamps_are_rewritten_only_when_values_change(params, tmp_path):
     mtimes = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
     write_stamps(params, tmp_path)
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == mtimes
+
+
+def test_paper_setting_dry_run_resolves_every_stage(tmp_path):
+    paper = load_params(REPO / "params-paper.yaml")
+    assert paper.model.backbone_width == 48 and paper.heatmap.input_size == [384, 288]
+    assert paper.train.lr_steps == [9, 17, 21, 25] and paper.backbone.source == "checkpoint"
+    shutil.copytree(REPO / "workflow", tmp_path / "workflow")
+    shutil.copy(REPO / "Snakefile", tmp_path / "Snakefile")
+    shutil.copy(REPO / "params-paper.yaml", tmp_path / "params.yaml")
+    out = subprocess.run(["snakemake", "-n", "--cores", "8"], cwd=tmp_path, capture_output=True, text=True,
+                         check=True).stdout
+    total = int(re.search(r"^total\s+(\d+)$", out, re.M).group(1))
+    assert total == len(instances(paper)) + 1  # every stage, plus `all`
+    assert re.search(r"^acquire\s+2$", out, re.M) and re.search(r"^train\s+30$", out, re.M)
