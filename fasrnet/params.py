@@ -231,10 +231,10 @@ class BackboneParams(Section):
 
     source: Literal["pretrain", "checkpoint"] = "pretrain"
     checkpoint: str = "models/backbone/hrnet.pth"
-    epochs: int = Field(default=10, ge=1, le=1000)
-    batch_size: int = Field(default=32, ge=1, le=4096)
+    epochs: int = Field(default=40, ge=1, le=1000)
+    batch_size: int = Field(default=16, ge=1, le=4096)
     lr: float = Field(default=0.002, gt=0.0, le=1.0)
-    lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [8])
+    lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [30])
     seed: int = Field(default=0, ge=0)
 
 
@@ -251,7 +251,7 @@ class TrainParams(Section):
     down to a few epochs on a tiny head."""
 
     epochs: int = Field(default=4, ge=1, le=1000)
-    batch_size: int = Field(default=32, ge=1, le=4096)
+    batch_size: int = Field(default=8, ge=1, le=4096)
     lr: float = Field(default=1e-3, gt=0.0, le=1.0)
     lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [3])
     lr_factor: float = Field(default=0.1, gt=0.0, le=1.0)

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from fasrnet.data.posetrack import VIDEO_NAME_RE, image_id_2018, read_video, to_2018
+from fasrnet.data.posetrack import VIDEO_NAME_RE, _kind, image_id_2018, read_video, to_2018
 from fasrnet.errors import InputFormatError
 from fasrnet.io import write_json
 
@@ -72,22 +72,6 @@ class ConvertStats:
 
 # --------------------------------------------------------------------------------------------------------------
 # Field validation (every error names the file and the JSON path)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, list):
-        return f"a list of {len(value)}"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 def _load(path: Path) -> Any:
