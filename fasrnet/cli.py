@@ -340,7 +340,9 @@ def _train(args: argparse.Namespace, params: Params) -> int:
     from fasrnet.train import Trainer, resolve_run
 
     set_threads(args.threads)
-    result = Trainer(params, resolve_run(params, args.run)).run()
+    result = Trainer(params, resolve_run(params, args.run), out_dir=args.out).run()
+    if result.get("rank", 0) != 0:  # under torchrun only rank 0 reports
+        return 0
     last = result["history"][-1] if result["history"] else {}
     print(f"train {args.run}: {result['epochs']} epochs, final loss {last.get('loss', float('nan')):.4e}"
           + ("" if last.get("val_map") is None else f", val mAP {last['val_map']:.2f}"))
@@ -348,8 +350,10 @@ def _train(args: argparse.Namespace, params: Params) -> int:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train one run's FaSRnet head on the feature cache (resumes after a kill)")
+    p = sub.add_parser("train", help="train one run's FaSRnet head on the feature cache (resumes after a kill; "
+                                     "under `torchrun --nproc_per_node N -m fasrnet train` with DDP)")
     p.add_argument("--run", required=True, help="a run named in params.yaml `runs`")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default models/<run>/)")
     _threads_arg(p)
     p.set_defaults(func=_train)
 

@@ -12,6 +12,19 @@ official code's way); everything else is the same code.
 Outputs in ``models/<run>/``: ``checkpoint.pt`` (last epoch, resumable), ``head.pt`` (final weights and the run's
 configuration, written when the run completes), ``train_log.csv`` (epoch, lr, loss, val mAP) for DVC plots and
 ``run.json`` (the resolved run and its setting: dataset, variant, alpha, seed, backbone, input size, device).
+
+Several processes (DDP): ``torchrun --nproc_per_node N -m fasrnet train --run NAME``. torchrun's ``WORLD_SIZE``,
+``RANK`` and ``LOCAL_RANK`` select it (``WORLD_SIZE`` 1 or unset is the single-process code, unchanged). Each rank
+joins a process group (``nccl`` on ``cuda:LOCAL_RANK``, ``gloo`` on CPU) and trains a ``DistributedDataParallel``
+copy of the head. ``train.batch_size`` stays the *total* batch (the paper's 64): every epoch all ranks draw the same
+seeded permutation and cut the same global batches as one process would; rank ``r`` takes the ``r``-th equal slice
+of each (``batch_size / N`` items; the permutation is padded by wrapping to a multiple of ``N`` so every rank runs
+the same number of steps). The gradient DDP averages is then the gradient of the global batch's mean loss; what
+differs from one process is BatchNorm, whose batch statistics are per rank (as in the official code's
+DataParallel), and the few padded items. The logged loss is averaged over all ranks (all_reduce); only rank 0
+validates, prints and writes ``checkpoint.pt``, ``head.pt``, ``train_log.csv`` and ``run.json``, and the other
+ranks wait for it at the end of every epoch. A resumed run loads the same checkpoint on every rank; the world size
+is part of the checkpoint's configuration, so a run resumes only with the world size it was started with.
 """
 
 from __future__ import annotations
@@ -19,8 +32,10 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import os
 import time
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +59,57 @@ from fasrnet.predict import predict_store
 from fasrnet.runtime import load_checkpoint, pick_device, rng_state, save_checkpoint, set_rng_state
 
 LOG_COLUMNS = ("epoch", "lr", "loss", "val_map", "seconds")
+# How long ranks wait for each other (rank 0's validation and checkpoint included) before the group fails.
+DIST_TIMEOUT = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """This process's place in a torchrun job (``WORLD_SIZE``/``RANK``/``LOCAL_RANK``); one process by default."""
+
+    world_size: int = 1
+    rank: int = 0
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> DistEnv:
+        env = os.environ if environ is None else environ
+        world = int(env.get("WORLD_SIZE", "1") or 1)
+        rank = int(env.get("RANK", "0") or 0)
+        local = int(env.get("LOCAL_RANK", str(rank)) or 0)
+        if world < 1 or not 0 <= rank < world:
+            raise FasrnetError(f"bad distributed environment: WORLD_SIZE={world} RANK={rank}")
+        return cls(world, rank, local)
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def epoch_batches(perm: np.ndarray, batch_size: int, rank: int = 0, world_size: int = 1) -> list[np.ndarray]:
+    """This rank's batches of one epoch's permutation (the DistributedSampler idea, at the batch level).
+
+    One process: consecutive slices of ``batch_size``. ``world_size`` N > 1: the permutation is padded by wrapping
+    to a multiple of N, cut into the same global batches of ``batch_size`` (a multiple of N), and rank ``r`` takes
+    the ``r``-th of N equal slices of each; so every rank runs the same number of steps, and the ranks' slices of
+    a step are disjoint and together make up the global batch."""
+    n = len(perm)
+    if world_size == 1:
+        return [perm[s:s + batch_size] for s in range(0, n, batch_size)]
+    if batch_size % world_size:
+        raise FasrnetError(f"train.batch_size {batch_size} is the total batch; it must be divisible by the "
+                           f"{world_size} processes")
+    padded = np.resize(perm, n + (-n) % world_size)  # wraps around: the first items again
+    out = []
+    for s in range(0, len(padded), batch_size):
+        g = padded[s:s + batch_size]
+        k = len(g) // world_size
+        out.append(g[rank * k:(rank + 1) * k])
+    return out
 
 
 @dataclass(frozen=True)
@@ -151,12 +217,18 @@ class Trainer:
     """Trains one run; ``run()`` resumes from ``checkpoint.pt`` when it matches the run's configuration."""
 
     def __init__(self, params: Params, run: RunConfig, out_dir: str | Path | None = None,
-                 progress: bool = True, device: torch.device | None = None):
+                 progress: bool = True, device: torch.device | None = None, dist: DistEnv | None = None):
         self.params = params
         self.run_cfg = run
         self.out_dir = Path(out_dir) if out_dir is not None else paths.run_dir(run.name)
-        self.progress = progress
+        self.dist = dist or DistEnv.from_env()
+        self.progress = progress and self.dist.is_main
         self.device = device or pick_device(params.train.device)
+        if self.dist.distributed and self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", self.dist.local_rank)
+        if params.train.batch_size % self.dist.world_size:
+            raise FasrnetError(f"train.batch_size {params.train.batch_size} is the total batch; it must be "
+                               f"divisible by the {self.dist.world_size} processes")
         self.codec = HeatmapCodec.from_params(params.heatmap)
         self.train_store = FeatureStore(paths.features_dir(run.dataset, "train"), paths.crops_dir(run.dataset, "train"))
         self.channels = self.train_store.reader.fields["feat"].shape[1]
@@ -169,9 +241,27 @@ class Trainer:
     def _config(self) -> dict[str, Any]:
         """Everything that changes the result; a checkpoint of another configuration is not resumed."""
         p = self.params
-        return {"run": asdict(self.run_cfg), "train": p.train.model_dump(exclude={"val_every", "device"}),
-                "model": p.model.model_dump(exclude={"variant", "dcn_backend"}), "heatmap": p.heatmap.model_dump(),
-                "crops": p.crops.model_dump() if p.train.online_backbone else None}
+        config = {"run": asdict(self.run_cfg), "train": p.train.model_dump(exclude={"val_every", "device"}),
+                  "model": p.model.model_dump(exclude={"variant", "dcn_backend"}), "heatmap": p.heatmap.model_dump(),
+                  "crops": p.crops.model_dump() if p.train.online_backbone else None}
+        if self.dist.distributed:  # per-rank BatchNorm statistics and padding: another result than 1 process
+            config["world_size"] = self.dist.world_size
+        return config
+
+    def _init_dist(self) -> bool:
+        """Join torchrun's process group (unless already joined). True when this call created it."""
+        if not self.dist.distributed:
+            return False
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            return False
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo", timeout=DIST_TIMEOUT)
+        if dist.get_world_size() != self.dist.world_size or dist.get_rank() != self.dist.rank:
+            raise FasrnetError("process group and WORLD_SIZE/RANK disagree")
+        return True
 
     def _source(self) -> CachedBatches | OnlineBatches:
         if not self.params.train.online_backbone:
@@ -197,7 +287,19 @@ class Trainer:
 
     def run(self, stop_after_epoch: int | None = None) -> dict[str, Any]:
         """Train to ``train.epochs`` (or stop after ``stop_after_epoch``, for tests). Returns the summary."""
+        created = self._init_dist()
+        try:
+            return self._run(stop_after_epoch)
+        finally:
+            if created:
+                import torch.distributed as dist
+
+                dist.destroy_process_group()
+
+    def _run(self, stop_after_epoch: int | None) -> dict[str, Any]:
         tp = self.params.train
+        ddp = self.dist.distributed
+        main = self.dist.is_main
         torch.manual_seed(self.run_cfg.seed)
         head = build_head_for(self.params, self.run_cfg, self.channels).to(self.device)
         optimizer = torch.optim.Adam(head.parameters(), lr=tp.lr)
@@ -214,20 +316,27 @@ class Trainer:
                 set_rng_state(ckpt["rng"])
                 history = ckpt["history"]
                 start = ckpt["epoch"]
+        model: torch.nn.Module = head  # what the steps run; checkpoints always hold the bare head's weights
+        if ddp:
+            import torch.distributed as dist
+            from torch.nn.parallel import DistributedDataParallel
+
+            # Same seed, so same initial weights everywhere; DDP broadcasts rank 0's anyway.
+            model = DistributedDataParallel(head, device_ids=[self.device] if self.device.type == "cuda" else None)
         source = self._source()
         n = len(source)
         bs = tp.batch_size
         for epoch in range(start, tp.epochs):
             t0 = time.perf_counter()
-            head.train()
+            model.train()
             perm = np.random.default_rng([self.run_cfg.seed, epoch]).permutation(n)
-            batches = [perm[s:s + bs] for s in range(0, n, bs)]
+            batches = epoch_batches(perm, bs, self.dist.rank, self.dist.world_size)
             total, count = 0.0, 0
             bar = tqdm(batches, desc=f"train {self.run_cfg.name} epoch {epoch + 1}/{tp.epochs}", unit="batch",
                        disable=not self.progress, leave=False)
             for idx in bar:
                 feat, hm, target, weight = (x.to(self.device) for x in source.batch(idx, epoch))
-                out = head(feat[:, 0], feat[:, 1], feat[:, 2], hm[:, 0], hm[:, 1], hm[:, 2])
+                out = model(feat[:, 0], feat[:, 1], feat[:, 2], hm[:, 0], hm[:, 1], hm[:, 2])
                 loss = fasrnet_loss(out, target, weight, self.run_cfg.alpha)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -235,25 +344,46 @@ class Trainer:
                 total += loss.item() * len(idx)
                 count += len(idx)
                 bar.set_postfix(loss=f"{loss.item():.3e}")
+            if ddp:  # the epoch's loss over every rank's items
+                sums = torch.tensor([total, float(count)], dtype=torch.float64, device=self.device)
+                dist.all_reduce(sums)
+                total, count = float(sums[0]), int(sums[1])
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
             val = None
-            if tp.val_every and ((epoch + 1) % tp.val_every == 0 or epoch + 1 == tp.epochs):
+            if main and tp.val_every and ((epoch + 1) % tp.val_every == 0 or epoch + 1 == tp.epochs):
                 val = self._val(head)
             history.append({"epoch": epoch + 1, "lr": lr, "loss": total / max(count, 1),
                             "val_map": None if val is None else round(val, 6),
                             "seconds": round(time.perf_counter() - t0, 3)})
-            save_checkpoint(self.checkpoint_path, {
-                "epoch": epoch + 1, "config": config, "model": head.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state(),
-                "history": history,
-            })
-            write_text(self.out_dir / "train_log.csv", _log_csv(history))
+            if main:
+                save_checkpoint(self.checkpoint_path, {
+                    "epoch": epoch + 1, "config": config, "model": head.state_dict(),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state(),
+                    "history": history,
+                })
+                write_text(self.out_dir / "train_log.csv", _log_csv(history))
+            if ddp:  # the other ranks wait here for rank 0's validation and checkpoint, and learn its val mAP
+                shared = [history[-1]["val_map"]]
+                dist.broadcast_object_list(shared, src=0)
+                history[-1]["val_map"] = shared[0]
+                dist.barrier()
             if self.progress:
                 print(f"{self.run_cfg.name}: epoch {epoch + 1}/{tp.epochs} loss {history[-1]['loss']:.4e}"
                       + ("" if val is None else f" val mAP {val:.2f}"), flush=True)
             if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < tp.epochs:
-                return {"stopped_at": epoch + 1, "history": history}
+                return {"stopped_at": epoch + 1, "history": history, **({"rank": self.dist.rank} if ddp else {})}
+        if ddp:
+            summary = {"run": self.run_cfg.name, "epochs": tp.epochs, "history": history, "rank": self.dist.rank}
+            if main:
+                self._write_final(head, config, history)
+            dist.barrier()  # nobody leaves (and tears the group down) before head.pt and run.json are written
+            return summary
+        self._write_final(head, config, history)
+        return {"run": self.run_cfg.name, "epochs": tp.epochs, "history": history}
+
+    def _write_final(self, head: FaSRnetHead, config: dict[str, Any], history: list[dict[str, Any]]) -> None:
+        tp = self.params.train
         save_checkpoint(self.out_dir / "head.pt", {
             "run": asdict(self.run_cfg), "channels": self.channels, "config": config, "model": head.state_dict(),
         })
@@ -269,8 +399,8 @@ class Trainer:
             "train_seconds": round(sum(h["seconds"] for h in history), 3),
             "final_loss": history[-1]["loss"] if history else None,
             "val_map": history[-1]["val_map"] if history else None,
+            **({"world_size": self.dist.world_size} if self.dist.distributed else {}),
         }, indent=1)
-        return {"run": self.run_cfg.name, "epochs": tp.epochs, "history": history}
 
 
 def load_head(params: Params, run_name: str, device: torch.device) -> FaSRnetHead:

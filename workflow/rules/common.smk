@@ -20,6 +20,9 @@ CPUS = len(os.sched_getaffinity(0))
 CORES = workflow.cores if isinstance(workflow.cores, int) else CPUS
 JOB_THREADS = max(1, CORES // CPUS)
 TORCH_THREADS = max(1, JOB_THREADS * CPUS // max(CORES, CPUS))
+# Backbone pretraining gates every later torch stage: it takes all cores and a thread per real CPU.
+ALL_THREADS = CORES
+ALL_TORCH_THREADS = max(1, min(CORES, CPUS))
 
 
 wildcard_constraints:

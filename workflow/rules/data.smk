@@ -34,9 +34,9 @@ rule backbone:
         directory("models/backbone"),
     log:
         "logs/backbone.log",
-    threads: JOB_THREADS
+    threads: ALL_THREADS
     resources:
-        torch_threads=TORCH_THREADS,
+        torch_threads=ALL_TORCH_THREADS,
     conda:
         "../envs/fasrnet.yaml"
     shell:
