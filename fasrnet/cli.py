@@ -351,7 +351,7 @@ def _train(args: argparse.Namespace, params: Params) -> int:
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one run's FaSRnet head on the feature cache (resumes after a kill; "
-                                     "under `torchrun --nproc_per_node N -m fasrnet train` with DDP)")
+                                     "under `torchrun --nproc_per_node N -m -- fasrnet train` with DDP)")
     p.add_argument("--run", required=True, help="a run named in params.yaml `runs`")
     p.add_argument("--out", type=Path, default=None, help="output directory (default models/<run>/)")
     _threads_arg(p)

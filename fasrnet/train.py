@@ -13,18 +13,20 @@ Outputs in ``models/<run>/``: ``checkpoint.pt`` (last epoch, resumable), ``head.
 configuration, written when the run completes), ``train_log.csv`` (epoch, lr, loss, val mAP) for DVC plots and
 ``run.json`` (the resolved run and its setting: dataset, variant, alpha, seed, backbone, input size, device).
 
-Several processes (DDP): ``torchrun --nproc_per_node N -m fasrnet train --run NAME``. torchrun's ``WORLD_SIZE``,
-``RANK`` and ``LOCAL_RANK`` select it (``WORLD_SIZE`` 1 or unset is the single-process code, unchanged). Each rank
-joins a process group (``nccl`` on ``cuda:LOCAL_RANK``, ``gloo`` on CPU) and trains a ``DistributedDataParallel``
-copy of the head. ``train.batch_size`` stays the *total* batch (the paper's 64): every epoch all ranks draw the same
-seeded permutation and cut the same global batches as one process would; rank ``r`` takes the ``r``-th equal slice
-of each (``batch_size / N`` items; the permutation is padded by wrapping to a multiple of ``N`` so every rank runs
-the same number of steps). The gradient DDP averages is then the gradient of the global batch's mean loss; what
-differs from one process is BatchNorm, whose batch statistics are per rank (as in the official code's
-DataParallel), and the few padded items. The logged loss is averaged over all ranks (all_reduce); only rank 0
-validates, prints and writes ``checkpoint.pt``, ``head.pt``, ``train_log.csv`` and ``run.json``, and the other
-ranks wait for it at the end of every epoch. A resumed run loads the same checkpoint on every rank; the world size
-is part of the checkpoint's configuration, so a run resumes only with the world size it was started with.
+Several processes (DDP): ``torchrun --nproc_per_node N -m -- fasrnet train --run NAME`` (without the ``--``,
+torchrun's own parser rejects ``--run`` as an ambiguous abbreviation of its ``--run-path``). torchrun's
+``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK`` select it (``WORLD_SIZE`` 1 or unset is the single-process code,
+unchanged). Each rank joins a process group (``nccl`` on ``cuda:LOCAL_RANK``, ``gloo`` on CPU) and trains a
+``DistributedDataParallel`` copy of the head. ``train.batch_size`` stays the *total* batch (the paper's 64): every
+epoch all ranks draw the same seeded permutation and cut the same global batches as one process would; rank ``r``
+takes the ``r``-th equal slice of each (``batch_size / N`` items; the permutation is padded by wrapping to a
+multiple of ``N`` so every rank runs the same number of steps). The gradient DDP averages is then the gradient of
+the global batch's mean loss; what differs from one process is BatchNorm, whose batch statistics are per rank (as in
+the official code's DataParallel), and the few padded items. The logged loss is averaged over all ranks
+(all_reduce); only rank 0 validates, prints and writes ``checkpoint.pt``, ``head.pt``, ``train_log.csv`` and
+``run.json``, and the other ranks wait for it at the end of every epoch. A resumed run loads the same checkpoint on
+every rank; the world size is part of the checkpoint's configuration, so a run resumes only with the world size it
+was started with.
 """
 
 from __future__ import annotations

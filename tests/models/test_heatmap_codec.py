@@ -120,7 +120,7 @@ def test_heatmap_to_image_inverts_the_heatmap_scale_transform():
 
 def test_sigma_is_stated_at_a_96_pixel_heatmap():
     assert effective_sigma(3.0, 96) == 3.0 and effective_sigma(3.0, 32) == 1.0
-    codec = HeatmapCodec.from_params(HeatmapParams())
+    codec = HeatmapCodec.from_params(HeatmapParams(input_size=[128, 96]))
     assert codec.heatmap_wh == (24, 32) and codec.heatmap_sigma == 1.0 and codec.aspect_ratio == 0.75
     paper = HeatmapCodec.from_params(HeatmapParams(input_size=[384, 288]))
     assert paper.heatmap_wh == (72, 96) and paper.heatmap_sigma == 3.0
