@@ -25,7 +25,6 @@ asked for explicitly.
 
 from __future__ import annotations
 
-import json
 import math
 import posixpath
 from collections import Counter
@@ -33,7 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from fasrnet.data.posetrack import VIDEO_NAME_RE, _kind, image_id_2018, read_video, to_2018
+from fasrnet.data.posetrack import VIDEO_NAME_RE, _kind, _load_json, image_id_2018, read_video, to_2018
 from fasrnet.errors import InputFormatError
 from fasrnet.io import write_json
 
@@ -72,19 +71,6 @@ class ConvertStats:
 
 # --------------------------------------------------------------------------------------------------------------
 # Field validation (every error names the file and the JSON path)
-
-
-def _load(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFormatError(path, "", "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise InputFormatError(path, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputFormatError(path, "", f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
 
 
 def _list(obj: Any, path: Path, where: str = "") -> list[Any]:
@@ -168,7 +154,7 @@ def _positive(value: int, path: Path, where: str) -> int:
 def read_boxes(path: str | Path) -> list[Box]:
     """Read and validate a detection file in the pipeline's format."""
     path = Path(path)
-    return parse_boxes(_load(path), path)
+    return parse_boxes(_load_json(path), path)
 
 
 def write_boxes(path: str | Path, boxes: list[Box]) -> None:
@@ -232,14 +218,14 @@ def load_image_index(path: str | Path) -> ImageIndex:
         for f in files:
             infos.extend(_infos_from_video_file(f))
         return ImageIndex(infos)
-    obj = _load(path)
+    obj = _load_json(path)
     if isinstance(obj, dict) and "images" in obj:
         return ImageIndex(_infos_from_coco(obj, path))
     return ImageIndex(_infos_from_video_file(path))
 
 
 def _infos_from_video_file(path: Path) -> list[ImageInfo]:
-    obj = _load(path)
+    obj = _load_json(path)
     if isinstance(obj, dict) and "images" in obj:
         return _infos_from_coco(obj, path)
     video = read_video(path)  # 2017 annolist: ids follow the 2018 scheme
@@ -356,7 +342,7 @@ def convert(from_format: str, in_path: str | Path, out_path: str | Path, ann: st
     if from_format not in FORMATS:
         raise ValueError(f"from_format must be one of {FORMATS}, got {from_format!r}")
     in_path = Path(in_path)
-    obj = _load(in_path)
+    obj = _load_json(in_path)
     stats = ConvertStats()
     index = load_image_index(ann) if ann is not None else None
     if from_format == "mmpose":

@@ -582,7 +582,6 @@ class _Load2018:
         r, pred = self.r, self.role == "pred"
         frames = self.frames if self.frames is not None else self.frame_images()
         images, conv = self.images, self.conv
-        k_all = len(conv)
         needed_scores = max(k for k, j in enumerate(conv) if j >= 0) + 1
         anns = r.list(r.get(self.obj, "annotations", ""), "annotations")
         by_image: dict[int, list[int]] = {}
