@@ -234,6 +234,7 @@ class Trainer:
         self.codec = HeatmapCodec.from_params(params.heatmap)
         self.train_store = FeatureStore(paths.features_dir(run.dataset, "train"), paths.crops_dir(run.dataset, "train"))
         self.channels = self.train_store.reader.fields["feat"].shape[1]
+        self._val_data: tuple[FeatureStore, list] | None = None
         get_variant(run.variant)
 
     @property
@@ -279,12 +280,13 @@ class Trainer:
         store_dir = paths.features_dir(ds, "val")
         if not (store_dir / "features.json").exists():
             return None
-        store = FeatureStore(store_dir, paths.crops_dir(ds, "val"))
-        if not hasattr(self, "_gt_val"):
-            self._gt_val = read_split(paths.annotations_dir(self.params, ds, "val"))
+        if self._val_data is None:  # opened once per run, not every validated epoch
+            self._val_data = (FeatureStore(store_dir, paths.crops_dir(ds, "val")),
+                              read_split(paths.annotations_dir(self.params, ds, "val")))
+        store, gt = self._val_data
         pred = predict_store(store, head, self.codec, self.device, self.params.train.batch_size,
                              self.params.heatmap.flip_test)
-        result = evaluate_videos(self._gt_val, [v for _, v in pred])
+        result = evaluate_videos(gt, [v for _, v in pred])
         return float(result.total)
 
     def run(self, stop_after_epoch: int | None = None) -> dict[str, Any]:

@@ -274,6 +274,15 @@ def _keep(category: int, score: float, min_score: float | None, stats: ConvertSt
     return True
 
 
+def _detection(e: dict[str, Any], path: Path, where: str, min_score: float | None,
+               stats: ConvertStats) -> tuple[tuple[float, float, float, float], float] | None:
+    """An entry's validated ``(bbox, score)``, or None when its category or score drops it (counted in stats)."""
+    bbox = _bbox(_required(e, "bbox", path, where), path, f"{where}.bbox")
+    score = _number(_required(e, "score", path, where), path, f"{where}.score")
+    category = _integer(e["category_id"], path, f"{where}.category_id") if "category_id" in e else 1
+    return (bbox, score) if _keep(category, score, min_score, stats) else None
+
+
 def from_dcpose(obj: Any, path: str | Path = "<boxes>", index: ImageIndex | None = None,
                 min_score: float | None = None, stats: ConvertStats | None = None) -> list[Box]:
     """DCPose/PoseWarper/FaSRnet ``{image_name, bbox, score, [category_id, image_id, nframes, frame_id]}``."""
@@ -286,11 +295,10 @@ def from_dcpose(obj: Any, path: str | Path = "<boxes>", index: ImageIndex | None
         e = _entry(item, path, where)
         raw_name = _string(_required(e, "image_name", path, where), path, f"{where}.image_name")
         name = normalize_image_name(raw_name)
-        bbox = _bbox(_required(e, "bbox", path, where), path, f"{where}.bbox")
-        score = _number(_required(e, "score", path, where), path, f"{where}.score")
-        category = _integer(e["category_id"], path, f"{where}.category_id") if "category_id" in e else 1
-        if not _keep(category, score, min_score, stats):
+        kept = _detection(e, path, where, min_score, stats)
+        if kept is None:
             continue
+        bbox, score = kept
         info = index.by_name.get(name) if index is not None else None
         if index is not None and info is None:
             raise InputFormatError(path, f"{where}.image_name", f"{raw_name!r} is not an image of the annotations")
@@ -323,11 +331,10 @@ def from_mmpose(obj: Any, index: ImageIndex, path: str | Path = "<boxes>",
         stats.read += 1
         e = _entry(item, path, where)
         image_id = _integer(_required(e, "image_id", path, where), path, f"{where}.image_id")
-        bbox = _bbox(_required(e, "bbox", path, where), path, f"{where}.bbox")
-        score = _number(_required(e, "score", path, where), path, f"{where}.score")
-        category = _integer(e["category_id"], path, f"{where}.category_id") if "category_id" in e else 1
-        if not _keep(category, score, min_score, stats):
+        kept = _detection(e, path, where, min_score, stats)
+        if kept is None:
             continue
+        bbox, score = kept
         info = index.by_id.get(image_id)
         if info is None:
             raise InputFormatError(path, f"{where}.image_id", f"no image with id {image_id} in the annotation file")
