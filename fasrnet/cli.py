@@ -417,6 +417,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="also evaluate each sequence alone (printed, in --out; DIR: also DIR/<seq>_AP_metrics.json)")
     p.add_argument("--crosscheck", action="store_true",
                    help="also run the official poseval package (must be importable) and report any difference")
+    p.add_argument("--episodes", default="auto", metavar="META",
+                   help="also score degraded and clean frames apart, from a synthetic set's meta.json "
+                        "(auto: <gt>/../../meta.json when the GT is a synthetic set; none: never)")
     p.set_defaults(func=_evaluate)
 
 

@@ -116,7 +116,7 @@ class SynthesizeParams(Section):
     image_width: int = Field(default=320, ge=64, le=4096)
     image_height: int = Field(default=240, ge=64, le=4096)
     jpeg_quality: int = Field(default=90, ge=10, le=100)
-    videos: SplitCounts = Field(default_factory=lambda: SplitCounts(train=8, val=4, test=2))
+    videos: SplitCounts = Field(default_factory=lambda: SplitCounts(train=16, val=8, test=2))
     frames_per_video: int = Field(default=32, ge=8, le=9999)
     min_people: int = Field(default=1, ge=1, le=16)
     max_people: int = Field(default=4, ge=1, le=16)
@@ -125,13 +125,13 @@ class SynthesizeParams(Section):
     walker_fraction: float = Field(default=0.35, ge=0.0, le=1.0)
     exit_fraction: float = Field(default=0.25, ge=0.0, le=1.0)
     crowd_fraction: float = Field(default=0.3, ge=0.0, le=1.0)
-    degraded_fraction: float = Field(default=0.35, ge=0.0, le=1.0)
+    degraded_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
     frame_degradation_share: float = Field(default=0.3, ge=0.0, le=1.0)
-    episode_max_frames: int = Field(default=3, ge=1, le=100)
+    episode_max_frames: int = Field(default=2, ge=1, le=100)
     motion_blur_weight: float = Field(default=1.0, ge=0.0, le=100.0)
     defocus_weight: float = Field(default=1.0, ge=0.0, le=100.0)
     occlusion_weight: float = Field(default=1.0, ge=0.0, le=100.0)
-    blur_strength: float = Field(default=1.0, ge=0.1, le=5.0)
+    blur_strength: float = Field(default=3.0, ge=0.1, le=5.0)
     labels: SynthLabelParams = Field(default_factory=SynthLabelParams)
     detections: SynthDetectionParams = Field(default_factory=SynthDetectionParams)
 
@@ -184,7 +184,7 @@ class ModelParams(Section):
     Tables 6–8 (``fasrnet.models.fasrnet.VARIANTS`` says what each removes).
     """
 
-    backbone_width: int = Field(default=8, ge=1, le=64)
+    backbone_width: int = Field(default=16, ge=1, le=64)
     #: HRNet family: standard (the official pose HRNet; the paper's W48) or lite (shallow, for CPU runs).
     backbone_arch: Literal["standard", "lite"] = "lite"
     variant: Literal[
@@ -231,10 +231,10 @@ class BackboneParams(Section):
 
     source: Literal["pretrain", "checkpoint"] = "pretrain"
     checkpoint: str = "models/backbone/hrnet.pth"
-    epochs: int = Field(default=40, ge=1, le=1000)
+    epochs: int = Field(default=20, ge=1, le=1000)
     batch_size: int = Field(default=16, ge=1, le=4096)
     lr: float = Field(default=0.002, gt=0.0, le=1.0)
-    lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [30])
+    lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [15])
     seed: int = Field(default=0, ge=0)
 
 
@@ -250,13 +250,13 @@ class TrainParams(Section):
     ×0.1 at epochs 8, 16, 20, 25 (the official code: 9, 17, 21, 25). The embedded default scales the schedule
     down to a few epochs on a tiny head."""
 
-    epochs: int = Field(default=4, ge=1, le=1000)
+    epochs: int = Field(default=2, ge=1, le=1000)
     batch_size: int = Field(default=8, ge=1, le=4096)
     lr: float = Field(default=1e-3, gt=0.0, le=1.0)
-    lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [3])
+    lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [1])
     lr_factor: float = Field(default=0.1, gt=0.0, le=1.0)
     seed: int = Field(default=0, ge=0)
-    val_every: int = Field(default=4, ge=0, le=1000)
+    val_every: int = Field(default=2, ge=0, le=1000)
     online_backbone: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
 

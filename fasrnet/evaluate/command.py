@@ -19,6 +19,7 @@ import numpy as np
 from fasrnet.errors import FasrnetError
 from fasrnet.evaluate.ap import COLUMN_NAMES
 from fasrnet.evaluate.api import EvalResult, evaluate_dirs
+from fasrnet.evaluate.episodes import evaluate_subsets, find_meta, subsets_dict
 from fasrnet.evaluate.loading import JOINT_NAMES
 from fasrnet.evaluate.report import HEADER
 from fasrnet.io import write_json
@@ -47,13 +48,33 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(args.per_sequence, str):
             for name, res in result.per_sequence.items():
                 write_json(Path(args.per_sequence) / f"{name}_AP_metrics.json", res.to_dict(), indent=2)
+    subsets = _episode_subsets(args)
     if args.out:
         data = {"gt_dir": str(args.gt), "pred_dir": str(args.pred), **result.to_dict()}
+        if subsets is not None:
+            data["subsets"] = subsets
         write_json(args.out, data, indent=2)
         print(f"wrote {args.out}")
     if args.crosscheck:
         return crosscheck(result, args.gt, args.pred)
     return 0
+
+
+def _episode_subsets(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``--episodes``: degraded and clean frames scored apart (synthetic sets only), printed; the JSON entry."""
+    choice = getattr(args, "episodes", "none")
+    if choice == "none":
+        return None
+    meta = find_meta(args.gt) if choice == "auto" else Path(choice)
+    if meta is None:
+        return None
+    if not meta.is_file():
+        raise FasrnetError(f"--episodes {meta}: file not found")
+    results = evaluate_subsets(args.gt, args.pred, meta)
+    print(f"\nby frame, from the degradation episodes in {meta}:")
+    for name, res in results.items():
+        print(f"{name:<8} {res.n_eval_frames:>5} frames {res.row()}")
+    return subsets_dict(results, meta)
 
 
 def run_poseval(gt_dir: str | Path, pred_dir: str | Path) -> dict[str, Any]:

@@ -44,6 +44,7 @@ import yaml
 
 from fasrnet import paths
 from fasrnet.errors import FasrnetError
+from fasrnet.evaluate.episodes import SUBSETS
 from fasrnet.params import Params
 
 #: Table columns as the paper labels them, and the metrics-JSON keys they come from (``columns``).
@@ -207,6 +208,27 @@ class Inputs:
         setting = " · ".join([f"{dataset} val", f"HRNet-W{self.params.model.backbone_width}",
                               self._input_size(None), "frozen backbone, single frame, no refinement"])
         return Measured(name, rel, values, setting, (self.root / rel).is_file())
+
+    def subsets(self, name: str) -> dict[str, tuple[float | None, int]] | None:
+        """``{"degraded" | "clean": (mAP, evaluated frames)}`` from a metrics file's ``subsets`` entry (written by
+        ``fasrnet evaluate`` for synthetic sets), or None."""
+        rel = paths.metrics_file(name)
+        path = self.root / rel
+        if not path.is_file():
+            return None
+        obj = _read_json(path)
+        sub = obj.get("subsets") if isinstance(obj, dict) else None
+        if not isinstance(sub, dict):
+            return None
+        out = {}
+        for key in SUBSETS:
+            entry = sub.get(key)
+            total = (entry or {}).get("columns", {}).get("Total") if isinstance(entry, dict) else None
+            if total is not None and not isinstance(total, (int, float)):
+                raise FasrnetError(f"{rel}: subsets.{key}.columns.Total is {total!r}, expected a number or null")
+            frames = entry.get("n_eval_frames", 0) if isinstance(entry, dict) else 0
+            out[key] = (None if total is None or math.isnan(total) else float(total), int(frames))
+        return out
 
     @cached_property
     def complexity(self) -> dict[str, Any] | None:
@@ -787,6 +809,48 @@ class Builder:
             lines += [f"- {b}" for b in broken]
         return lines
 
+    # -- degraded vs clean frames -------------------------------------------------------------------------
+
+    def episodes_section(self) -> list[str]:
+        """mAP on frames inside degradation episodes vs clean frames (synthetic sets only): where the temporal
+        refinement should help, and where it should at least not hurt."""
+        rows = []
+        for dataset in self.params.data.datasets:
+            base = self.inputs.subsets(paths.backbone_run_name(dataset))
+            runs = [r for r in main_runs(self.params) if r.dataset == dataset]
+            runs += [r for r in runs_of(self.params, "ablation") if r.dataset == dataset]
+            if base is None:
+                continue
+            from fasrnet.models.fasrnet import VARIANTS  # imports torch; only when there is something to show
+
+            entries = [(f"backbone alone (`{paths.backbone_run_name(dataset)}`)", base)]
+            def label(variant: str) -> str:  # "Table 6 FaSRnet w/o Att" → "FaSRnet w/o Att"
+                row = VARIANTS[variant].paper_row
+                return "FaSRnet" if variant == "fasrnet" else re.sub(r"^Tables? [\d–-]+ ", "", row)
+
+            entries += [(f"{label(r.variant)} (`{r.name}`)", self.inputs.subsets(r.name)) for r in runs]
+            for label, sub in entries:
+                if sub is None:
+                    rows.append([dataset, label, "not run", "", "not run", ""])
+                    continue
+                cells = [dataset, label]
+                for key in SUBSETS:
+                    v, ref = sub[key][0], base[key][0]
+                    cells += [f"{fmt(v, 2)} ({sub[key][1]})", "" if sub is base else fmt_diff(v, ref, 2)]
+                rows.append(cells)
+        if not rows:
+            return []
+        lines = ["", "## Degraded and clean frames (synthetic sets)", "",
+                 "The synthetic sets record every degradation episode (`data/raw/<set>/meta.json`), so the val mAP "
+                 "is also computed on the frames an episode covers (motion blur, defocus or occlusion, on the whole "
+                 "frame or on any person in it) and on the other frames, each scored exactly like the whole split "
+                 "(`fasrnet evaluate`, `subsets` in `results/metrics/<run>.json`). FaSRnet's premise is that "
+                 "t−1 and t+1 help where frame t is degraded; on clean frames it should at least not lose. "
+                 "Δ = row − backbone alone; frames evaluated in parentheses."]
+        lines += [""] + md_table(["Set", "Row", "Degraded frames mAP", "Δ", "Clean frames mAP", "Δ"], rows,
+                                 ["---", "---", "---:", "---:", "---:", "---:"])
+        return lines
+
     # -- figures, missing, references ---------------------------------------------------------------------
 
     def figures_section(self) -> list[str]:
@@ -827,6 +891,7 @@ class Builder:
         lines += self.table9()
         lines += self.table10()
         lines += self.orderings_section()
+        lines += self.episodes_section()
         lines += self.figures_section()
         lines += self.missing_section()
         lines += self.references_section()
@@ -874,6 +939,9 @@ def summary_metrics(params: Params, root: str | Path = ".") -> dict[str, float |
             for col, v in zip(COLUMNS, m.values):
                 if v is not None:
                     out[f"{m.name}.{col}"] = round(v, 4)
+            for key, (v, _) in (inputs.subsets(m.name) or {}).items():
+                if v is not None:
+                    out[f"{m.name}.{key}_frames.mAP"] = round(v, 4)
     vals = [v for v in (inputs.run(r.name).mAP for r in runs_of(params, "seed")) if v is not None]
     if vals:
         s = seed_stats(vals)

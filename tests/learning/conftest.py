@@ -14,6 +14,8 @@ TINY_PARAMS = {
     "synthesize": {
         "seed": 3, "image_width": 128, "image_height": 96, "frames_per_video": 10,
         "videos": {"train": 2, "val": 1, "test": 1}, "min_people": 1, "max_people": 2,
+        # Pinned, so the tiny workspace does not move with the embedded default's tuning.
+        "degraded_fraction": 0.35, "episode_max_frames": 3, "blur_strength": 1.0,
     },
     "crops": {"train_views": 1, "shard_size": 8},
     "heatmap": {"input_size": [64, 64]},

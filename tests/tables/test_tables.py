@@ -151,14 +151,15 @@ def test_literature_rows_with_citations(built):
 
 
 def test_measured_rows_with_paper_difference(built):
-    _, _, maps, text = built
+    params, _, maps, text = built
     t1 = _section(text, "## Table 1.")
     row = _row(t1, "**FaSRnet — measured** (run `main_syn17`)")
     assert row[2:10] == ["75.0", "76.0", "73.0", "66.0", "71.0", "68.0", "64.0", "70.0"]
     assert "syn17 val · HRNet-W8 · 128×96 · CPU" in row[10]
     diff = _row(t1, "Δ measured − paper's Ours 2022")
     assert diff[2] == "-13.1" and diff[9] == "-13.0"  # 75.0 - 88.1, 70.0 - 83.0
-    bb = _row(t1, "**HRNet-W8 backbone alone (frozen, single frame) — measured**")
+    width = params.model.backbone_width  # the backbone row names the configured backbone
+    bb = _row(t1, f"**HRNet-W{width} backbone alone (frozen, single frame) — measured**")
     assert bb[9] == "61.2" or bb[9] == "61.3"  # 61.25 rounded by Python's format
     assert _row(t1, "Δ measured − paper's HRNet 2019")[9] == fmt_diff_expected(61.25, 77.3)
     t3 = _section(text, "## Table 3.")
@@ -343,3 +344,27 @@ def test_footnotes_unique_and_computed_when_not_in_the_file(built, tmp_path, mon
     t6 = _section(build_tables(Params(), root), "## Table 6.")
     assert "FaSRnet (Baseline), mAP: the 15-joint mean of the printed columns is 82.0330, not the printed 80.0330" \
         in t6
+
+
+def test_degraded_and_clean_frames_section(tmp_path, built):
+    params, _, _, text = built
+    assert "## Degraded and clean frames" not in text  # no subsets in the metrics: no section
+    write_fake_results(tmp_path, params)
+    for name, (deg, clean) in {"backbone_syn17": (30.0, 50.0), "main_syn17": (36.5, 49.0),
+                               "ablation_no_att": (31.0, 50.5)}.items():
+        path = tmp_path / "results" / "metrics" / f"{name}.json"
+        obj = json.loads(path.read_text())
+        obj["subsets"] = {"episodes": "data/raw/syn17/meta.json", "split_by": "frame",
+                          "degraded": {"columns": {"Total": deg}, "n_eval_frames": 80},
+                          "clean": {"columns": {"Total": clean}, "n_eval_frames": 40}}
+        write_json(path, obj)
+    section = _section(build_tables(params, tmp_path), "## Degraded and clean frames")
+    assert _row(section, "syn17 | backbone alone") == ["syn17", "backbone alone (`backbone_syn17`)",
+                                                       "30.00 (80)", "", "50.00 (40)", ""]
+    assert _row(section, "syn17 | FaSRnet (`main_syn17`)")[2:] == ["36.50 (80)", "+6.50", "49.00 (40)", "-1.00"]
+    assert _row(section, "syn17 | FaSRnet w/o Att")[2:] == ["31.00 (80)", "+1.00", "50.50 (40)", "+0.50"]
+    assert _row(section, "syn17 | FaSRnet (Baseline)")[2:] == ["not run", "", "not run", ""]
+    assert "syn18" not in section  # its backbone has no subsets
+    summary = summary_metrics(params, tmp_path)
+    assert summary["main_syn17.degraded_frames.mAP"] == 36.5 and summary["backbone_syn17.clean_frames.mAP"] == 50.0
+    assert "ablation_no_att.degraded_frames.mAP" not in summary  # the summary keeps to the main runs

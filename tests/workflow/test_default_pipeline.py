@@ -22,6 +22,7 @@ def test_snakemake_all_on_the_embedded_default_writes_every_table(tmp_path):
     for k in range(1, 11):
         assert f"## Table {k}." in tables
     assert "not run (missing" not in tables
+    assert "## Degraded and clean frames (synthetic sets)" in tables  # evaluate found the sets' episode lists
     for fig in ("per_joint_ap.png", "alpha_curve.png", "training_curves.png", "qualitative.png"):
         assert (tmp_path / "results" / "figures" / fig).stat().st_size > 0
     # Nothing is left to do afterwards.
