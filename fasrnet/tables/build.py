@@ -821,19 +821,13 @@ class Builder:
             runs += [r for r in runs_of(self.params, "ablation") if r.dataset == dataset]
             if base is None:
                 continue
-            from fasrnet.models.fasrnet import VARIANTS  # imports torch; only when there is something to show
-
             entries = [(f"backbone alone (`{paths.backbone_run_name(dataset)}`)", base)]
-            def label(variant: str) -> str:  # "Table 6 FaSRnet w/o Att" → "FaSRnet w/o Att"
-                row = VARIANTS[variant].paper_row
-                return "FaSRnet" if variant == "fasrnet" else re.sub(r"^Tables? [\d–-]+ ", "", row)
-
-            entries += [(f"{label(r.variant)} (`{r.name}`)", self.inputs.subsets(r.name)) for r in runs]
-            for label, sub in entries:
+            entries += [(f"{_variant_label(r.variant)} (`{r.name}`)", self.inputs.subsets(r.name)) for r in runs]
+            for row_label, sub in entries:
                 if sub is None:
-                    rows.append([dataset, label, "not run", "", "not run", ""])
+                    rows.append([dataset, row_label, "not run", "", "not run", ""])
                     continue
-                cells = [dataset, label]
+                cells = [dataset, row_label]
                 for key in SUBSETS:
                     v, ref = sub[key][0], base[key][0]
                     cells += [f"{fmt(v, 2)} ({sub[key][1]})", "" if sub is base else fmt_diff(v, ref, 2)]
@@ -896,6 +890,15 @@ class Builder:
         lines += self.missing_section()
         lines += self.references_section()
         return "\n".join(lines) + "\n"
+
+
+def _variant_label(variant: str) -> str:
+    """A variant's row name as the paper prints it: "Table 6 FaSRnet w/o Att" → "FaSRnet w/o Att"."""
+    from fasrnet.models.fasrnet import VARIANTS  # imports torch (~3 s): only when a table needs it
+
+    if variant == "fasrnet":
+        return "FaSRnet"
+    return re.sub(r"^Tables? [\d–-]+ ", "", VARIANTS[variant].paper_row)
 
 
 def seed_stats(values: list[float]) -> dict[str, Any]:
