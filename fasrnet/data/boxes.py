@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import posixpath
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -283,16 +284,21 @@ def _detection(e: dict[str, Any], path: Path, where: str, min_score: float | Non
     return (bbox, score) if _keep(category, score, min_score, stats) else None
 
 
+def _entries(obj: Any, path: Path, stats: ConvertStats) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(JSON path, entry object)`` for each item of a box list, counted in ``stats.read``."""
+    for i, item in enumerate(_list(obj, path)):
+        where = f"[{i}]"
+        stats.read += 1
+        yield where, _entry(item, path, where)
+
+
 def from_dcpose(obj: Any, path: str | Path = "<boxes>", index: ImageIndex | None = None,
                 min_score: float | None = None, stats: ConvertStats | None = None) -> list[Box]:
     """DCPose/PoseWarper/FaSRnet ``{image_name, bbox, score, [category_id, image_id, nframes, frame_id]}``."""
     path = Path(path)
     stats = stats if stats is not None else ConvertStats()
     boxes = []
-    for i, item in enumerate(_list(obj, path)):
-        where = f"[{i}]"
-        stats.read += 1
-        e = _entry(item, path, where)
+    for where, e in _entries(obj, path, stats):
         raw_name = _string(_required(e, "image_name", path, where), path, f"{where}.image_name")
         name = normalize_image_name(raw_name)
         kept = _detection(e, path, where, min_score, stats)
@@ -326,10 +332,7 @@ def from_mmpose(obj: Any, index: ImageIndex, path: str | Path = "<boxes>",
     path = Path(path)
     stats = stats if stats is not None else ConvertStats()
     boxes = []
-    for i, item in enumerate(_list(obj, path)):
-        where = f"[{i}]"
-        stats.read += 1
-        e = _entry(item, path, where)
+    for where, e in _entries(obj, path, stats):
         image_id = _integer(_required(e, "image_id", path, where), path, f"{where}.image_id")
         kept = _detection(e, path, where, min_score, stats)
         if kept is None:

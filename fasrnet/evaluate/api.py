@@ -113,23 +113,32 @@ def sequence_name(path: str | Path) -> str:
     return os.path.basename(str(path)).split(".")[0]
 
 
-def evaluate_dirs(gt_dir: str | Path, pred_dir: str | Path, per_sequence: bool = False) -> EvalResult:
-    """poseval ``--evalPoseEstimation`` on a GT directory and a prediction directory.
-
-    Each ``*.json`` in ``gt_dir`` is paired with the file of the same name in ``pred_dir`` (which must exist;
-    prediction files without a GT partner are ignored). Either file may be PoseTrack 2017 or 2018.
-    Malformed input raises :class:`~fasrnet.errors.InputFormatError` naming the file and JSON field.
-    """
+def paired_files(gt_dir: str | Path, pred_dir: str | Path) -> list[tuple[str, str]]:
+    """``(gt file, prediction file)`` for each GT file (:func:`gt_files` order): the prediction of the same name
+    in ``pred_dir`` must exist; prediction files without a GT partner are ignored."""
     pred_dir = str(pred_dir)
     if not os.path.isdir(pred_dir):
         raise InputFormatError(pred_dir, "", "prediction directory not found")
+    pairs = []
+    for gt_path in gt_files(gt_dir):
+        pred_path = os.path.join(pred_dir, os.path.basename(gt_path))
+        if not os.path.exists(pred_path):
+            raise InputFormatError(pred_path, "", f"missing: every ground-truth file needs a prediction file of "
+                                                  f"the same name (ground truth: {gt_path})")
+        pairs.append((gt_path, pred_path))
+    return pairs
+
+
+def evaluate_dirs(gt_dir: str | Path, pred_dir: str | Path, per_sequence: bool = False) -> EvalResult:
+    """poseval ``--evalPoseEstimation`` on a GT directory and a prediction directory.
+
+    Each ``*.json`` in ``gt_dir`` is paired with the file of the same name in ``pred_dir``
+    (:func:`paired_files`). Either file may be PoseTrack 2017 or 2018.
+    Malformed input raises :class:`~fasrnet.errors.InputFormatError` naming the file and JSON field.
+    """
     seqs = []
     with _gc_paused():
-        for gt_path in gt_files(gt_dir):
-            pred_path = os.path.join(pred_dir, os.path.basename(gt_path))
-            if not os.path.exists(pred_path):
-                raise InputFormatError(pred_path, "", f"missing: every ground-truth file needs a prediction file of "
-                                                      f"the same name (ground truth: {gt_path})")
+        for gt_path, pred_path in paired_files(gt_dir, pred_dir):
             gt, pred = load_pair(gt_path, pred_path)
             seqs.append((sequence_name(gt_path), gt, pred))
     return evaluate_files(seqs, per_sequence)

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _episode_subsets(args: argparse.Namespace) -> dict[str, Any] | None:
     """``--episodes``: degraded and clean frames scored apart (synthetic sets only), printed; the JSON entry."""
-    choice = getattr(args, "episodes", "none")
+    choice = args.episodes
     if choice == "none":
         return None
     meta = find_meta(args.gt) if choice == "auto" else Path(choice)

@@ -22,7 +22,12 @@ from typing import Any
 
 from fasrnet.data.posetrack import read_video
 from fasrnet.errors import FasrnetError, InputFormatError
-from fasrnet.evaluate.api import EvalResult, evaluate_videos, gt_files, sequence_name
+from fasrnet.evaluate.api import (
+    EvalResult,
+    evaluate_videos,
+    paired_files,
+    sequence_name,
+)
 
 #: ``meta.json``'s ``generator`` for the synthetic sets (real data sets have no meta.json of this kind).
 SYNTHETIC_GENERATOR = "fasrnet.data.synthetic"
@@ -66,25 +71,19 @@ def evaluate_subsets(gt_dir: str | Path, pred_dir: str | Path, meta_path: str | 
     split = Path(os.path.abspath(gt_dir)).name
     episodes = degraded_frames(meta_path, split)
     gts, preds, names = [], [], []
-    for gt_path in sorted(gt_files(gt_dir)):
+    for gt_path, pred_path in sorted(paired_files(gt_dir, pred_dir)):
         name = sequence_name(gt_path)
         if name not in episodes:
             raise InputFormatError(str(meta_path), f"splits.{split}", f"no entry for video {name} ({gt_path})")
-        pred_path = os.path.join(str(pred_dir), os.path.basename(gt_path))
-        if not os.path.exists(pred_path):
-            raise InputFormatError(pred_path, "", f"missing: every ground-truth file needs a prediction file of "
-                                                  f"the same name (ground truth: {gt_path})")
         gts.append(read_video(gt_path))
         preds.append(read_video(pred_path))
         names.append(name)
     out = {}
     for subset in SUBSETS:
-        chosen = []
-        for name, gv in zip(names, gts):
-            degraded = episodes[name]
-            keep = {t for t in range(len(gv.frames)) if (t in degraded) == (subset == "degraded")}
-            chosen.append(replace(gv, frames=[fr if t in keep else replace(fr, persons=[])
-                                              for t, fr in enumerate(gv.frames)]))
+        inside = subset == "degraded"
+        chosen = [replace(gv, frames=[fr if (t in episodes[name]) == inside else replace(fr, persons=[])
+                                      for t, fr in enumerate(gv.frames)])
+                  for name, gv in zip(names, gts)]
         out[subset] = evaluate_videos(chosen, preds, names=names)
     return out
 

@@ -151,13 +151,21 @@ class Inputs:
     def __init__(self, params: Params, root: str | Path = "."):
         self.params = params
         self.root = Path(root)
+        self._json: dict[str, Any] = {}
+
+    def _metrics_json(self, name: str) -> tuple[Path, Any]:
+        """``results/metrics/<name>.json`` (relative, as printed) and its parsed content (None: no file), read
+        once per name."""
+        rel = paths.metrics_file(name)
+        if name not in self._json:
+            path = self.root / rel
+            self._json[name] = _read_json(path) if path.is_file() else None
+        return rel, self._json[name]
 
     def _metrics(self, name: str) -> tuple[Path, tuple[float | None, ...] | None]:
-        rel = paths.metrics_file(name)
-        path = self.root / rel
-        if not path.is_file():
+        rel, obj = self._metrics_json(name)
+        if obj is None:
             return rel, None
-        obj = _read_json(path)
         cols = obj.get("columns") if isinstance(obj, dict) else None
         if not isinstance(cols, dict) or any(k not in cols for k in METRIC_KEYS):
             raise FasrnetError(f"{rel}: expected a metrics JSON with columns {', '.join(METRIC_KEYS)} "
@@ -212,11 +220,7 @@ class Inputs:
     def subsets(self, name: str) -> dict[str, tuple[float | None, int]] | None:
         """``{"degraded" | "clean": (mAP, evaluated frames)}`` from a metrics file's ``subsets`` entry (written by
         ``fasrnet evaluate`` for synthetic sets), or None."""
-        rel = paths.metrics_file(name)
-        path = self.root / rel
-        if not path.is_file():
-            return None
-        obj = _read_json(path)
+        rel, obj = self._metrics_json(name)
         sub = obj.get("subsets") if isinstance(obj, dict) else None
         if not isinstance(sub, dict):
             return None
