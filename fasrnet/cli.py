@@ -7,6 +7,7 @@ a key as ``dvc exp run -S`` does). User errors print one ``error: …`` line per
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ Handler = Callable[[argparse.Namespace, Params], int | None]
 
 
 def _params_check(args: argparse.Namespace, params: Params) -> int:
-    print(f"{args.params}: OK")
+    print(f"{_params_file(args)}: OK")
     return 0
 
 
@@ -38,7 +39,9 @@ def _params_defaults(args: argparse.Namespace, params: Params) -> int:
 def _add_params(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("params", help="validate or show params.yaml")
     psub = p.add_subparsers(dest="params_command", required=True, metavar="{check,show,defaults}")
-    psub.add_parser("check", help="validate params.yaml; exit non-zero on error").set_defaults(func=_params_check)
+    # check validates a file: a missing params.yaml fails instead of falling back to the defaults
+    psub.add_parser("check", help="validate params.yaml; exit non-zero on error").set_defaults(
+        func=_params_check, params_required=True)
     psub.add_parser("show", help="print the validated params with defaults filled in").set_defaults(func=_params_show)
     psub.add_parser("defaults", help="print the built-in defaults as YAML").set_defaults(func=_params_defaults)
 
@@ -243,8 +246,8 @@ def _add_workflow(sub: argparse._SubParsersAction) -> None:
 
 def main_with(params: Params, args: argparse.Namespace, argv: list[str]) -> int:
     """Run another subcommand with the same params file and overrides (used by the dispatching stages)."""
-    sub_args = build_parser().parse_args(["--params", str(args.params)]
-                                         + [a for o in args.overrides for a in ("-S", o)] + argv)
+    given = [] if args.params is None else ["--params", str(args.params)]
+    sub_args = build_parser().parse_args(given + [a for o in args.overrides for a in ("-S", o)] + argv)
     return int(sub_args.func(sub_args, params) or 0)
 
 
@@ -479,8 +482,10 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fasrnet", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"fasrnet {__version__}")
-    parser.add_argument("--params", default=DEFAULT_PARAMS_FILE, metavar="FILE",
-                        help=f"params file (default: {DEFAULT_PARAMS_FILE})")
+    # None (not the default name) tells an explicit --params, which must exist, from the default, which may not
+    parser.add_argument("--params", default=None, metavar="FILE",
+                        help=f"params file (default: {DEFAULT_PARAMS_FILE}; if it is missing, the built-in "
+                             "defaults, with a note)")
     parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one param, e.g. -S loss.alpha=0.3 (repeatable)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -489,19 +494,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _params_file(args: argparse.Namespace) -> Path:
+    return Path(args.params if args.params is not None else DEFAULT_PARAMS_FILE)
+
+
+def error_lines(exc: BaseException) -> list[str]:
+    """The ``error: …`` lines for an expected failure; never empty, never raises (an empty message gives the
+    exception's type)."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        # two names (os.replace of an atomic write's temporary): the second is the output the user named
+        where = exc.filename2 if exc.filename2 is not None else exc.filename
+        return [f"error: {where}: {exc.strerror or type(exc).__name__}"]
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return [f"error: {line}" for line in lines] or [f"error: {type(exc).__name__}"]
+
+
+#: OSErrors that are the machine's fault, not a bug, even when they carry no file name (a write() on a full disk).
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def _expected(exc: BaseException) -> bool:
+    """Failures the user can act on get one line; anything else is a bug and keeps its traceback."""
+    if isinstance(exc, FasrnetError):
+        return True
+    return isinstance(exc, OSError) and (exc.filename is not None or exc.errno in ENVIRONMENT_ERRNOS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        params = load_params(Path(args.params), args.overrides)
+        explicit = args.params is not None or getattr(args, "params_required", False)
+        params = load_params(_params_file(args), args.overrides, required=explicit)
         rc = args.func(args, params)
-    except FasrnetError as exc:
-        for line in str(exc).splitlines():
-            print(f"error: {line}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (FasrnetError, OSError) as exc:
+        if not _expected(exc):
+            raise
+        for line in error_lines(exc):
+            print(line, file=sys.stderr)
+        return 2
     return int(rc or 0)
 
 

@@ -12,11 +12,13 @@ Sections are grouped by stage, so each DVC stage can list exactly the keys it re
 from __future__ import annotations
 
 import difflib
+import re
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from fasrnet.errors import FasrnetError
 
@@ -25,6 +27,43 @@ DEFAULT_PARAMS_FILE = "params.yaml"
 
 class ParamsError(FasrnetError):
     """params.yaml (or an override) is invalid; the message lists every problem."""
+
+
+# Names and paths reach shell commands (Snakemake rules, dvc.yaml, whose `${...}` DVC interpolates unescaped),
+# so they are held to alphabets without shell metacharacters; the commands quote them as well (README, Parameters).
+NAME_ALPHABET = "letters, digits, '_' and '-', not starting with '-'"
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+PATH_ALPHABET = "letters, digits, space and ._-/+@=,:~, not starting with '-' or a space"
+_PATH = re.compile(r"[\w .\-/+@=,:~]+")
+#: Seeds go to numpy/torch generators, which take at most 64 bits; 32 keeps every consumer happy.
+SEED_LIMIT = 2**32
+
+
+def check_name(kind: str, name: str) -> str:
+    """``name`` if it is a safe run name, else ValueError naming ``kind``, the value and the alphabet."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"{kind} {name!r}: expected {NAME_ALPHABET}")
+    return name
+
+
+def _safe_path(value: str) -> str:
+    if value and (not _PATH.fullmatch(value) or value.startswith(("-", " "))):
+        raise ValueError(f"path {value!r}: expected {PATH_ALPHABET}")
+    return value
+
+
+def _nonempty_path(value: str) -> str:
+    if not value:
+        raise ValueError(f"path {value!r}: expected a non-empty path")
+    return _safe_path(value)
+
+
+#: A run name (a dict key under ``runs.<group>``): it becomes a DVC stage name, a Snakemake wildcard and paths.
+RunName = Annotated[str, AfterValidator(lambda name: check_name("run name", name))]
+#: A path that may reach a shell command ("" means unset where a field allows it).
+SafePath = Annotated[str, AfterValidator(_safe_path)]
+RequiredPath = Annotated[str, AfterValidator(_nonempty_path)]
+Seed = Annotated[int, Field(ge=0, lt=SEED_LIMIT)]
 
 
 class Section(BaseModel):
@@ -36,7 +75,7 @@ class Section(BaseModel):
 class DataParams(Section):
     """Where datasets live and which ones the pipeline runs."""
 
-    root: str = "data/raw"
+    root: RequiredPath = "data/raw"
     datasets: list[Literal["syn17", "syn18", "posetrack17", "posetrack18"]] = Field(
         default_factory=lambda: ["syn17", "syn18"], min_length=1
     )
@@ -54,8 +93,8 @@ class DownloadParams(Section):
     )
     boxes_source: Literal["mmpose", "dcpose"] = "mmpose"
     weights: list[str] = Field(default_factory=lambda: ["hrnet_w48_mmpose1"])
-    cache_dir: str = "data/downloads"
-    weights_dir: str = "data/weights"
+    cache_dir: RequiredPath = "data/downloads"
+    weights_dir: RequiredPath = "data/weights"
     mirror: str = ""
     link: bool = True
     retries: int = Field(default=5, ge=0, le=100)
@@ -63,7 +102,7 @@ class DownloadParams(Section):
     backoff_max_s: float = Field(default=60.0, ge=0.0, le=3600.0)
     timeout_s: float = Field(default=60.0, gt=0.0, le=3600.0)
     #: The workflow's acquire stage adopts a copy from here when set (``fasrnet download --from``), else fetches.
-    from_dir: str = ""
+    from_dir: SafePath = ""
 
 
 class SplitCounts(Section):
@@ -112,7 +151,7 @@ class SynthesizeParams(Section):
     clean frame between two episodes of the same person; episode spacing caps it at about 0.7.
     """
 
-    seed: int = Field(default=0, ge=0)
+    seed: Seed = 0
     image_width: int = Field(default=320, ge=64, le=4096)
     image_height: int = Field(default=240, ge=64, le=4096)
     jpeg_quality: int = Field(default=90, ge=10, le=100)
@@ -218,7 +257,7 @@ class CropsParams(Section):
     rotation_prob: float = Field(default=0.6, ge=0.0, le=1.0)
     flip_prob: float = Field(default=0.5, ge=0.0, le=1.0)
     shard_size: int = Field(default=256, ge=1, le=100000)
-    seed: int = Field(default=0, ge=0)
+    seed: Seed = 0
 
 
 class BackboneParams(Section):
@@ -230,12 +269,12 @@ class BackboneParams(Section):
     """
 
     source: Literal["pretrain", "checkpoint"] = "pretrain"
-    checkpoint: str = "models/backbone/hrnet.pth"
+    checkpoint: RequiredPath = "models/backbone/hrnet.pth"
     epochs: int = Field(default=20, ge=1, le=1000)
     batch_size: int = Field(default=16, ge=1, le=4096)
     lr: float = Field(default=0.002, gt=0.0, le=1.0)
     lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [15])
-    seed: int = Field(default=0, ge=0)
+    seed: Seed = 0
 
 
 class ExtractParams(Section):
@@ -255,7 +294,7 @@ class TrainParams(Section):
     lr: float = Field(default=1e-3, gt=0.0, le=1.0)
     lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [1])
     lr_factor: float = Field(default=0.1, gt=0.0, le=1.0)
-    seed: int = Field(default=0, ge=0)
+    seed: Seed = 0
     val_every: int = Field(default=2, ge=0, le=1000)
     online_backbone: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -271,7 +310,7 @@ class RunParams(Section):
         "fasrnet", "baseline", "pcda", "fda", "no_att", "no_fr", "smd", "no_prev", "no_next"
     ] | None = None
     alpha: float | None = Field(default=None, ge=0.0, le=1.0)
-    seed: int | None = Field(default=None, ge=0)
+    seed: Seed | None = None
     _group: str = PrivateAttr(default="main")
 
     @property
@@ -289,13 +328,13 @@ class RunsParams(Section):
     across groups and avoid dots (``alpha_04`` is α = 0.4) so DVC param paths and stage names stay unambiguous.
     Behaves as a mapping run name → :class:`RunParams` over all groups."""
 
-    main: dict[str, RunParams] = Field(
+    main: dict[RunName, RunParams] = Field(
         default_factory=lambda: {f"main_{ds}": RunParams(dataset=ds) for ds in ("syn17", "syn18")}, min_length=1)
-    ablation: dict[str, RunParams] = Field(default_factory=lambda: {
+    ablation: dict[RunName, RunParams] = Field(default_factory=lambda: {
         f"ablation_{v}": RunParams(dataset="syn17", variant=v, alpha=0.4) for v in ABLATION_VARIANTS})
-    alpha: dict[str, RunParams] = Field(default_factory=lambda: {
+    alpha: dict[RunName, RunParams] = Field(default_factory=lambda: {
         f"alpha_{k:02d}": RunParams(dataset="syn17", variant="fasrnet", alpha=k / 10) for k in range(10)})
-    seed: dict[str, RunParams] = Field(default_factory=lambda: {
+    seed: dict[RunName, RunParams] = Field(default_factory=lambda: {
         f"seed_{k}": RunParams(dataset="syn17", variant="fasrnet", alpha=0.4, seed=k) for k in range(10)})
 
     @model_validator(mode="after")
@@ -305,8 +344,6 @@ class RunsParams(Section):
             for name, run in getattr(self, group).items():
                 if name in seen:
                     raise ValueError(f"run {name!r} is listed under both runs.{seen[name]} and runs.{group}")
-                if not name or "." in name or "@" in name or "/" in name:
-                    raise ValueError(f"runs.{group}: run name {name!r} must be non-empty without '.', '@' or '/'")
                 seen[name] = group
                 run._group = group
         return self
@@ -387,7 +424,10 @@ def _format_errors(exc: ValidationError, source: str) -> str:
     valid = _valid_keys(Params)
     lines = []
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
+        loc = err["loc"]
+        if loc[-1:] == ("[key]",):  # a bad mapping key: name the mapping, the message names the key
+            loc = loc[:-2]
+        key = ".".join(str(p) for p in loc)
         if err["type"] == "extra_forbidden":
             close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]}?" if close else ""
@@ -405,21 +445,30 @@ def _format_errors(exc: ValidationError, source: str) -> str:
 
 def validate_params(raw: Any, source: str = DEFAULT_PARAMS_FILE) -> Params:
     """Validate a parsed params mapping; raise :class:`ParamsError` naming every bad key."""
-    if raw is None:
-        raw = {}
     if not isinstance(raw, dict):
-        raise ParamsError(f"{source}: expected a mapping of sections at the top level, got {type(raw).__name__}")
+        got = "an empty file" if raw is None else type(raw).__name__
+        raise ParamsError(f"{source}: expected a mapping of sections at the top level, got {got}")
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
         raise ParamsError(_format_errors(exc, source)) from None
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """'(line L, column C): problem' from a YAML error, without its multi-line context."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{where}: {getattr(exc, 'problem', None) or exc}"
+
+
 def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ParamsError(f"override {item!r}: expected KEY=VALUE, e.g. loss.alpha=0.3")
     key, value = item.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(value)
+    try:
+        return key.strip().split("."), yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"override {item!r}: value is not valid YAML{_yaml_problem(exc)}") from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -435,25 +484,41 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def load_params(path: str | Path = DEFAULT_PARAMS_FILE, overrides: list[str] | None = None) -> Params:
-    """Read and validate a params file. A missing file gives the defaults only if ``path`` is the default name
-    and does not exist (running outside a checkout); any other missing file is an error."""
+def _read_yaml(path: Path) -> Any:
+    """The parsed file; unreadable, non-UTF-8 and invalid YAML files are :class:`ParamsError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParamsError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") \
+            from None
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot read params file: {exc.strerror or type(exc).__name__}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML{_yaml_problem(exc)}") from None
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS_FILE, overrides: list[str] | None = None,
+                required: bool | None = None) -> Params:
+    """Read and validate a params file (an empty file is an error: a mapping of sections is expected).
+
+    A missing file is an error when ``required``; by default (``None``) only the default name may be missing
+    (running outside a checkout): the built-in defaults are used and a ``note:`` line on stderr says so.
+    """
     path = Path(path)
-    if not path.exists():
-        if str(path) != DEFAULT_PARAMS_FILE:
+    if required is None:
+        required = str(path) != DEFAULT_PARAMS_FILE
+    if not path.exists() and not path.is_symlink():
+        if required:
             raise ParamsError(f"{path}: params file not found")
+        print(f"note: {path} not found; using the built-in defaults", file=sys.stderr)
         raw: Any = {}
     else:
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-            raise ParamsError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-        raw = raw if raw is not None else {}
+        raw = _read_yaml(path)
     if overrides:
         if not isinstance(raw, dict):
-            raise ParamsError(f"{path}: expected a mapping of sections at the top level")
+            validate_params(raw, source=str(path))  # raises: says what the top level should be
         raw = apply_overrides(raw, overrides)
     return validate_params(raw, source=str(path))
 

@@ -443,7 +443,8 @@ def read_checkpoint(path: str | Path, allow_pickle: bool = False) -> Any:
         return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
     except Exception as exc:  # torch raises several types for corrupt or pickled files
         hint = "" if allow_pickle else " (if the file is trusted and holds pickled objects, pass allow_pickle=True)"
-        raise CheckpointError(f"{path}: cannot read checkpoint: {str(exc).splitlines()[0]}{hint}") from None
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]  # an empty message must not raise here
+        raise CheckpointError(f"{path}: cannot read checkpoint: {first}{hint}") from None
 
 
 def load_backbone(path: str | Path, width: int, num_joints: int = 17, allow_pickle: bool = False,
