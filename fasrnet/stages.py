@@ -16,6 +16,8 @@ nothing upstream and none of the runs that pin their own alpha.
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,6 +131,17 @@ def _fill(text: str, root: str, run: str, dataset: str) -> str:
     return text.replace("{root}", root).replace("{run}", run).replace("{dataset}", dataset)
 
 
+def _quote_words(cmd: str, convert: Callable[[str], str], quote: Callable[[str], str]) -> str:
+    """``cmd`` with ``convert`` applied to every word and ``quote`` to each word holding a placeholder: names and
+    paths from params.yaml reach the shell as one literal argument each (params.py also restricts them)."""
+    return " ".join(quote(convert(w)) if "{" in w else w for w in cmd.split(" "))
+
+
+def _dvc_quote(word: str) -> str:
+    # DVC interpolates ${...} unescaped before the shell runs; single quotes keep $, `, ;, spaces literal
+    return f"'{word}'"
+
+
 def _expand(paths: tuple[str, ...], params: Params) -> list[str]:
     """Expand ``{each_dataset}``, ``{each_run}`` and ``{each_main_run}`` (a single stage's deps on every item)."""
     each = {
@@ -153,7 +166,7 @@ def instances(params: Params) -> list[Instance]:
             fill = lambda s: _fill(s, root, run, dataset)  # noqa: E731
             out.append(Instance(
                 name=f"{t.name}@{item}" if t.over else t.name, template=t.name, item=item or None,
-                cmd=fill(t.cmd), deps=tuple(map(fill, _expand(t.deps, params))), outs=tuple(map(fill, t.outs)),
+                cmd=_quote_words(t.cmd, fill, shlex.quote), deps=tuple(map(fill, _expand(t.deps, params))), outs=tuple(map(fill, t.outs)),
                 params=tuple(map(fill, t.params)), metrics=tuple(map(fill, t.metrics)),
             ))
     return out
@@ -191,7 +204,7 @@ def dvc_yaml(params: Params) -> dict[str, Any]:
         if t.over and not items(params, t.over):
             continue  # DVC refuses an empty foreach: a run group without runs has no stage
         conv = lambda s: _dvc_text(s, t.over)  # noqa: E731
-        body: dict[str, Any] = {"cmd": conv(t.cmd)}
+        body: dict[str, Any] = {"cmd": _quote_words(t.cmd, conv, _dvc_quote)}
         if t.deps:
             body["deps"] = [conv(d) for d in _expand(t.deps, params)]
         if t.params:

@@ -1,11 +1,16 @@
 # Shared set-up: validated params, the stage registry, per-stage params stamps, threads.
+# Rules quote every name and path in their shell commands ({...:q}); params.py also restricts their alphabet.
 import os
+import sys
 
-from fasrnet.params import load_params
+from fasrnet.params import ParamsError, load_params
 from fasrnet.stages import instances
 from fasrnet.workflow import write_stamps
 
-PARAMS = load_params("params.yaml")  # validated at every entry point, Snakemake's too
+try:
+    PARAMS = load_params("params.yaml")  # validated at every entry point, Snakemake's too
+except ParamsError as exc:  # a user error: the CLI's one line per problem, not a traceback
+    sys.exit("\n".join(f"error: {line}" for line in str(exc).splitlines()))
 INSTANCES = {i.name: i for i in instances(PARAMS)}
 # Rewritten only when a stage's params change, so Snakemake reruns exactly the stages whose keys changed,
 # whether params.yaml was edited by hand or by `dvc exp run -S`.

@@ -11,7 +11,7 @@ rule acquire:
     conda:
         "../envs/fasrnet.yaml"
     shell:
-        "fasrnet acquire --dataset {wildcards.dataset} > {log} 2>&1"
+        "fasrnet acquire --dataset {wildcards.dataset:q} > {log:q} 2>&1"
 
 
 rule crops:
@@ -24,7 +24,7 @@ rule crops:
     conda:
         "../envs/fasrnet.yaml"
     shell:
-        "fasrnet crops --dataset {wildcards.dataset} > {log} 2>&1"
+        "fasrnet crops --dataset {wildcards.dataset:q} > {log:q} 2>&1"
 
 
 rule backbone:
@@ -40,7 +40,7 @@ rule backbone:
     conda:
         "../envs/fasrnet.yaml"
     shell:
-        "fasrnet backbone --threads {resources.torch_threads} > {log} 2>&1"
+        "fasrnet backbone --threads {resources.torch_threads} > {log:q} 2>&1"
 
 
 rule extract:
@@ -56,7 +56,7 @@ rule extract:
     conda:
         "../envs/fasrnet.yaml"
     shell:
-        "fasrnet extract --dataset {wildcards.dataset} --threads {resources.torch_threads} > {log} 2>&1"
+        "fasrnet extract --dataset {wildcards.dataset:q} --threads {resources.torch_threads} > {log:q} 2>&1"
 
 
 rule complexity:
@@ -70,4 +70,4 @@ rule complexity:
     conda:
         "../envs/fasrnet.yaml"
     shell:
-        "fasrnet complexity --out {output} > {log} 2>&1"
+        "fasrnet complexity --out {output:q} > {log:q} 2>&1"

@@ -14,7 +14,7 @@ rule train:
     conda:
         "../envs/fasrnet.yaml"
     shell:
-        "fasrnet train --run {wildcards.run} --threads {resources.torch_threads} > {log} 2>&1"
+        "fasrnet train --run {wildcards.run:q} --threads {resources.torch_threads} > {log:q} 2>&1"
 
 
 rule predict:
@@ -32,8 +32,8 @@ rule predict:
     conda:
         "../envs/fasrnet.yaml"
     shell:
-        "fasrnet predict --run {wildcards.run} --split {params.splits} "
-        "--threads {resources.torch_threads} > {log} 2>&1"
+        "fasrnet predict --run {wildcards.run:q} --split {params.splits} "
+        "--threads {resources.torch_threads} > {log:q} 2>&1"
 
 
 rule evaluate:
@@ -48,7 +48,8 @@ rule evaluate:
     conda:
         "../envs/fasrnet.yaml"
     shell:
-        "fasrnet evaluate --gt {params.gt} --pred results/predictions/{wildcards.run}/val --out {output} > {log} 2>&1"
+        "fasrnet evaluate --gt {params.gt:q} --pred results/predictions/{wildcards.run:q}/val --out {output:q} "
+        "> {log:q} 2>&1"
 
 
 rule predict_backbone:
@@ -64,8 +65,8 @@ rule predict_backbone:
     conda:
         "../envs/fasrnet.yaml"
     shell:
-        "fasrnet predict --backbone-only --dataset {wildcards.dataset} --split val "
-        "--threads {resources.torch_threads} > {log} 2>&1"
+        "fasrnet predict --backbone-only --dataset {wildcards.dataset:q} --split val "
+        "--threads {resources.torch_threads} > {log:q} 2>&1"
 
 
 rule evaluate_backbone:
@@ -80,5 +81,5 @@ rule evaluate_backbone:
     conda:
         "../envs/fasrnet.yaml"
     shell:
-        "fasrnet evaluate --gt {params.gt} "
-        "--pred results/predictions/backbone_{wildcards.dataset}/val --out {output} > {log} 2>&1"
+        "fasrnet evaluate --gt {params.gt:q} "
+        "--pred results/predictions/backbone_{wildcards.dataset:q}/val --out {output:q} > {log:q} 2>&1"

@@ -13,4 +13,4 @@ rule tables:
     conda:
         "../envs/fasrnet.yaml"
     shell:
-        "fasrnet tables --strict > {log} 2>&1"
+        "fasrnet tables --strict > {log:q} 2>&1"
