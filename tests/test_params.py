@@ -91,3 +91,52 @@ def test_cli_params_check_exit_codes(tmp_path, capsys):
     assert main(["--params", str(out_of_range), "params", "check"]) == 2
     err = capsys.readouterr().err
     assert "loss.alpha" in err and "1.7" in err
+
+
+def _one_run(name):
+    return {"runs": {"main": {name: {"dataset": "syn17"}}, "ablation": {}, "alpha": {}, "seed": {}}}
+
+
+@pytest.mark.parametrize("name", ["main_syn17", "alpha_04", "Run-2", "_x", "9"])
+def test_safe_run_names_are_accepted(name):
+    assert list(validate_params(_one_run(name)).runs) == [name]
+
+
+@pytest.mark.parametrize("name", ["x`touch pwned`", "a b", "x;y", "$x", "-x", "x'y", 'x"y', "a\nb", "", "a.b",
+                                  "a@b", "a/b", "ä"])
+def test_run_names_outside_the_safe_alphabet_are_refused(name):
+    with pytest.raises(ParamsError) as info:
+        validate_params(_one_run(name))
+    assert str(info.value) == (f"params.yaml: runs.main: run name {name!r}: "
+                               "expected letters, digits, '_' and '-', not starting with '-'")
+
+
+@pytest.mark.parametrize("path", ["data/raw", "/mnt/my data/pose-track_2017", "a+b@c=d,e:f~", "./x", "données"])
+def test_safe_paths_are_accepted(path):
+    params = validate_params({"data": {"root": path}, "download": {"from_dir": path}})
+    assert params.data.root == params.download.from_dir == path
+
+
+@pytest.mark.parametrize("key", ["data.root", "download.cache_dir", "download.weights_dir", "download.from_dir",
+                                 "backbone.checkpoint"])
+@pytest.mark.parametrize("path", ["x`touch pwned`", "$HOME/x", "a;b", "-rf", " x", "a\nb", "x'y", "a|b", "a*"])
+def test_paths_outside_the_safe_alphabet_are_refused(key, path):
+    section, field = key.split(".")
+    with pytest.raises(ParamsError) as info:
+        validate_params({section: {field: path}})
+    assert str(info.value) == (f"params.yaml: {key}: path {path!r}: expected letters, digits, space and "
+                               "._-/+@=,:~, not starting with '-' or a space")
+
+
+@pytest.mark.parametrize("key", ["data.root", "download.cache_dir", "download.weights_dir", "backbone.checkpoint"])
+def test_required_paths_are_not_empty(key):
+    section, field = key.split(".")
+    with pytest.raises(ParamsError, match=rf"{key}: path '': expected a non-empty path"):
+        validate_params({section: {field: ""}})
+
+
+def test_missing_file_is_an_error_when_required(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ParamsError, match="params.yaml: params file not found"):
+        load_params("params.yaml", required=True)
+    assert load_params("params.yaml") == Params()
