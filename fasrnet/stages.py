@@ -7,7 +7,8 @@ the Snakemake rules (``workflow/rules/*.smk``) take their inputs, outputs and pa
 Stages are *templates* over items (datasets or runs). Placeholders in paths and commands:
 ``{dataset}``, ``{run}`` (the item), ``{root}`` (``data.root``). DVC gets ``foreach`` blocks whose items
 come from ``params.yaml`` itself (``${data.datasets}``, ``${runs.main}``, …), so adding a run or a dataset
-needs no regeneration; Snakemake gets wildcards.
+needs no regeneration; Snakemake gets wildcards. Every command word holding a placeholder is quoted (single
+quotes in dvc.yaml, ``shlex.quote`` in :func:`instances`), as the Snakemake rules quote theirs with ``{…:q}``.
 
 Params granularity decides what a change reruns: only the main runs list ``loss.alpha`` and ``model.variant``,
 so ``dvc exp run -S loss.alpha=0.3`` retrains the main runs and what follows them (predict, evaluate, tables),
@@ -132,8 +133,8 @@ def _fill(text: str, root: str, run: str, dataset: str) -> str:
 
 
 def _quote_words(cmd: str, convert: Callable[[str], str], quote: Callable[[str], str]) -> str:
-    """``cmd`` with ``convert`` applied to every word and ``quote`` to each word holding a placeholder: names and
-    paths from params.yaml reach the shell as one literal argument each (params.py also restricts them)."""
+    """``cmd`` with each word holding a placeholder converted, then quoted: names and paths from params.yaml reach
+    the shell as one literal argument each (params.py also restricts their alphabet)."""
     return " ".join(quote(convert(w)) if "{" in w else w for w in cmd.split(" "))
 
 
@@ -166,8 +167,8 @@ def instances(params: Params) -> list[Instance]:
             fill = lambda s: _fill(s, root, run, dataset)  # noqa: E731
             out.append(Instance(
                 name=f"{t.name}@{item}" if t.over else t.name, template=t.name, item=item or None,
-                cmd=_quote_words(t.cmd, fill, shlex.quote), deps=tuple(map(fill, _expand(t.deps, params))), outs=tuple(map(fill, t.outs)),
-                params=tuple(map(fill, t.params)), metrics=tuple(map(fill, t.metrics)),
+                cmd=_quote_words(t.cmd, fill, shlex.quote), deps=tuple(map(fill, _expand(t.deps, params))),
+                outs=tuple(map(fill, t.outs)), params=tuple(map(fill, t.params)), metrics=tuple(map(fill, t.metrics)),
             ))
     return out
 
