@@ -47,7 +47,8 @@ def _add_params(sub: argparse._SubParsersAction) -> None:
 
 
 def _annotations_check(args: argparse.Namespace, params: Params) -> int:
-    from fasrnet.data.posetrack import read_video
+    # The validator evaluate's loading uses too: a file evaluate rejects fails here with the same message.
+    from fasrnet.evaluate.validate import check_file
 
     files: list[Path] = []
     for path in map(Path, args.paths):
@@ -60,13 +61,13 @@ def _annotations_check(args: argparse.Namespace, params: Params) -> int:
             files.append(path)
         else:
             raise FasrnetError(f"{path}: no such file or directory")
-    frames = labeled = persons = 0
-    for f in files:
-        video = read_video(f)
-        frames += len(video.frames)
-        labeled += sum(bool(fr.persons) for fr in video.frames)
-        persons += sum(len(fr.persons) for fr in video.frames)
-    print(f"{len(files)} files OK: {frames} frames, {labeled} with persons, {persons} persons")
+    checks = [check_file(f) for f in files]
+    frames = sum(c.frames for c in checks)
+    labeled = sum(c.with_persons for c in checks)
+    persons = sum(c.persons for c in checks)
+    n_pred = sum(c.role == "pred" for c in checks)
+    print(f"{len(files)} files OK: {frames} frames, {labeled} with persons, {persons} persons "
+          f"({len(files) - n_pred} ground truth, {n_pred} predictions)")
     return 0
 
 

@@ -25,7 +25,6 @@ asked for explicitly.
 
 from __future__ import annotations
 
-import math
 import posixpath
 from collections import Counter
 from collections.abc import Iterator
@@ -33,7 +32,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from fasrnet.data.posetrack import VIDEO_NAME_RE, _kind, _load_json, image_id_2018, read_video, to_2018
+from fasrnet.data.posetrack import (
+    VIDEO_NAME_RE,
+    _kind,
+    _load_json,
+    finite_float,
+    image_id_2018,
+    nonfinite_error,
+    read_video,
+    to_2018,
+)
 from fasrnet.errors import InputFormatError
 from fasrnet.io import write_json
 
@@ -87,9 +95,12 @@ def _entry(item: Any, path: Path, where: str) -> dict[str, Any]:
 
 
 def _number(value: Any, path: Path, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputFormatError(path, where, f"expected a finite number, got {_kind(value)}")
-    return float(value)
+    f = finite_float(value)  # the json module reads NaN, Infinity and 1e400 as floats, and huge integers exactly
+    if f is None:
+        raise nonfinite_error(path, where, value)
+    return f
 
 
 def _integer(value: Any, path: Path, where: str) -> int:

@@ -13,6 +13,7 @@ Malformed files raise :class:`~fasrnet.errors.InputFormatError` naming the file 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +148,36 @@ def _close(a: Any, b: Any) -> bool:
 # Validation helpers: every accessor names the file and the JSON path of what it reads.
 
 
+class NonFiniteError(InputFormatError):
+    """A number is NaN or ±Inf: a JSON ``NaN`` / ``Infinity`` token or a literal beyond ±1.8e308 (``1e400``), which
+    Python's json module reads as a float (orjson refuses the file, and the json module then reads it).
+
+    Rejected wherever it is read, never deferred: see docs/metric-nonfinite.md for why there is no poseval mode.
+    """
+
+
+def nonfinite_error(path: str | Path, where: str, value: Any) -> NonFiniteError:
+    got = f"an integer too large for a float ({value.bit_length()} bits)" if type(value) is int else _kind(value)
+    return NonFiniteError(path, where, f"expected a finite number, got {got}")
+
+
+def finite_float(value: int | float) -> float | None:
+    """``float(value)`` if that is finite, else None (NaN, ±Inf, or an integer beyond the float range)."""
+    try:
+        f = float(value)
+    except OverflowError:  # JSON integers are unbounded in Python
+        return None
+    return f if math.isfinite(f) else None
+
+
+def first_nonfinite(values: np.ndarray) -> tuple[int, ...] | None:
+    """Index of the first NaN/±Inf entry (C order), or None; one vectorised pass in the usual, finite case."""
+    ok = np.isfinite(values)
+    if ok.all():
+        return None
+    return tuple(int(i) for i in np.argwhere(~ok)[0])
+
+
 class _Reader:
     def __init__(self, path: str | Path):
         self.path = str(path)
@@ -171,7 +202,10 @@ class _Reader:
     def number(self, value: Any, where: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(where, f"expected a number, got {_kind(value)}")
-        return float(value)
+        f = finite_float(value)
+        if f is None:
+            raise nonfinite_error(self.path, where, value)
+        return f
 
     def integer(self, value: Any, where: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -226,6 +260,8 @@ def _load_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputFormatError(path, "", f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except ValueError as exc:  # an integer literal beyond Python's int/str conversion limit (4300 digits)
+        raise InputFormatError(path, "", f"not valid JSON: {exc}") from None
 
 
 def video_name_from_image(image: str) -> str:
@@ -245,7 +281,12 @@ def detect_format(obj: Any) -> int:
 def read_video(path: str | Path) -> Video:
     """Read one PoseTrack annotation/prediction file of either format."""
     path = Path(path)
-    obj = _load_json(path)
+    return parse_video(_load_json(path), path)
+
+
+def parse_video(obj: Any, path: str | Path) -> Video:
+    """The :class:`Video` of an already parsed file (``path`` names it in errors)."""
+    path = Path(path)
     if detect_format(obj) == 17:
         return _read_2017(obj, _Reader(path), path)
     return _read_2018(obj, _Reader(path), path)

@@ -28,7 +28,10 @@ COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS) + ("Total",)
 
 
 def precision_recall(scores: np.ndarray, labels: np.ndarray, n_pos: float) -> tuple[np.ndarray, np.ndarray]:
-    """Precision and recall after each pair, pairs ranked by score descending (poseval's ranking)."""
+    """Precision and recall after each pair, pairs ranked by score descending (poseval's ranking).
+
+    Scores are finite here: the loader rejects NaN / ±Inf, which this reversed argsort (poseval's) would rank
+    above every real score (docs/metric-nonfinite.md)."""
     order = np.asarray(scores, dtype=np.float64).argsort()[::-1]
     tp = np.cumsum(np.asarray(labels)[order] == 1)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -134,7 +134,8 @@ def evaluate_dirs(gt_dir: str | Path, pred_dir: str | Path, per_sequence: bool =
 
     Each ``*.json`` in ``gt_dir`` is paired with the file of the same name in ``pred_dir``
     (:func:`paired_files`). Either file may be PoseTrack 2017 or 2018.
-    Malformed input raises :class:`~fasrnet.errors.InputFormatError` naming the file and JSON field.
+    Malformed input raises :class:`~fasrnet.errors.InputFormatError` naming the file and JSON field; so does
+    any NaN / ±Inf number, which poseval would score (docs/metric-nonfinite.md).
     """
     seqs = []
     with _gc_paused():

@@ -12,7 +12,10 @@ This follows ``shared/design/poseval.md`` §1–§2 (and, where that note is sil
 - everything poseval would crash on raises :class:`~fasrnet.errors.InputFormatError` naming the file and the
   JSON path (``pred/000342_mpii_test.json: annotations[12].track_id: missing``). Two checks depend on the
   evaluation and are made later (:mod:`fasrnet.evaluate.matching`): the GT head box is needed only in frames
-  with both GT and predictions, and a 2017 person without ``track_id`` breaks poseval only there.
+  with both GT and predictions, and a 2017 person without ``track_id`` breaks poseval only there;
+- every NaN or ±Inf number read raises :class:`~fasrnet.data.posetrack.NonFiniteError` at once, although
+  poseval would score it (docs/metric-nonfinite.md). Arrays are checked with one ``np.isfinite`` each; the
+  first offender of an array is looked up only to word the error.
 
 A loaded file is a :class:`PoseFile`: per-frame person counts plus one :class:`Persons` table (one row per
 person of the evaluated frames, joints in poseval order 0–14).
@@ -33,7 +36,16 @@ try:  # optional: about 4x faster JSON parsing, identical floats; any file it re
 except ImportError:  # pragma: no cover - depends on the environment
     _orjson = None
 
-from fasrnet.data.posetrack import KEYPOINTS, POSEVAL_JOINTS, _kind, _Reader
+from fasrnet.data.posetrack import (
+    KEYPOINTS,
+    POSEVAL_JOINTS,
+    NonFiniteError,
+    _kind,
+    _Reader,
+    finite_float,
+    first_nonfinite,
+    nonfinite_error,
+)
 from fasrnet.errors import InputFormatError
 
 #: poseval joint names, in poseval id order 0–14 (``neck`` is PoseTrack18's ``head_bottom``).
@@ -156,6 +168,8 @@ def read_json(path: str | Path) -> Any:
         raise InputFormatError(path, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise InputFormatError(path, "", f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except ValueError as exc:  # an integer literal beyond Python's int/str conversion limit (4300 digits)
+        raise InputFormatError(path, "", f"not valid JSON: {exc}") from None
 
 
 def load_file(path: str | Path, role: str, eval_mask: np.ndarray | None = None, obj: Any = None) -> PoseFile:
@@ -202,11 +216,25 @@ def _is_num(v: Any) -> bool:
     return type(v) is float or type(v) is int or type(v) is bool
 
 
+def _is_finite_num(v: Any) -> bool:
+    return _is_num(v) and finite_float(v) is not None
+
+
 def _num(r: _Reader, v: Any, where: str) -> float:
-    """A JSON number (poseval computes with booleans as 0/1 too)."""
+    """A finite JSON number (poseval computes with booleans as 0/1 too)."""
     if type(v) is float or type(v) is int or type(v) is bool:
-        return float(v)
+        f = finite_float(v)
+        if f is None:
+            raise nonfinite_error(r.path, where, v)
+        return f
     raise r.fail(where, f"expected a number, got {_kind(v)}")
+
+
+def _check_finite(r: _Reader, values: np.ndarray, where: Any) -> None:
+    """Raise NonFiniteError at ``where(*index)`` (a JSON path) for the first NaN/±Inf entry of ``values``."""
+    bad = first_nonfinite(values)
+    if bad is not None:
+        raise nonfinite_error(r.path, where(*bad), values[bad].item())
 
 
 def _first(r: _Reader, v: Any, where: str) -> Any:
@@ -219,6 +247,8 @@ def _first(r: _Reader, v: Any, where: str) -> Any:
 
 
 def _track_id(r: _Reader, v: Any, where: str) -> float:
+    if type(v) is float and not np.isfinite(v):
+        raise nonfinite_error(r.path, where, v)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not v.is_integer()):
         raise r.fail(where, f"expected an integer track id, got {_kind(v)}")
     if v >= MAX_TRACK_ID:
@@ -338,6 +368,8 @@ class _Load2017:
             if arr is not None and m and (arr.dtype.kind not in kinds or arr.shape != (m,)):
                 return None
         person = np.repeat(np.arange(n), counts)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        self._check_points(rects, person, starts, xs, ys, ss)
         ids = ids.astype(np.int64)
         valid = (ids >= 0) & (ids < N_JOINTS)
         key = person * N_JOINTS + ids
@@ -360,7 +392,6 @@ class _Load2017:
         out.has[person[ok], ids[ok]] = True
         out.score[person[ok], ids[ok]] = ss[ok]
         if irregular.any():
-            starts = np.concatenate([[0], np.cumsum(counts)])
             for row in np.flatnonzero(irregular).tolist():
                 sl = slice(starts[row], starts[row + 1])
                 pts = [(_joint_id(int(i)), x, y, s) for i, x, y, s in
@@ -373,6 +404,8 @@ class _Load2017:
                 out.head[:] = np.array([[rect[c][0] for c in ("x1", "y1", "x2", "y2")] for _, _, rect in rects],
                                        dtype=np.float64)
                 out.head_ok[:] = True
+                _check_finite(r, out.head, lambda row, c: f"annolist[{rects[row][0]}].annorect[{rects[row][1]}]."
+                                                          f"{('x1', 'y1', 'x2', 'y2')[c]}")
             except (KeyError, TypeError, IndexError, ValueError):
                 for row, (f, k, rect) in enumerate(rects):
                     head, problem = _head_2017(r, rect, f"annolist[{f}].annorect[{k}]")
@@ -381,6 +414,19 @@ class _Load2017:
                     elif problem is not None:
                         out.head_problem[row] = problem
         return out
+
+    def _check_points(self, rects: list[tuple[int, int, Any]], person: np.ndarray, starts: np.ndarray,
+                      xs: np.ndarray, ys: np.ndarray, ss: np.ndarray | None) -> None:
+        """Every point's x, y (and score) finite; the first offender in file order (point, then field) is named."""
+        cols = [xs, ys] if ss is None else [xs, ys, ss]
+        if all(c.dtype.kind in "iu" or np.isfinite(c).all() for c in cols):
+            return
+
+        def where(i: int, c: int) -> str:
+            f, k, _ = rects[person[i]]
+            return f"annolist[{f}].annorect[{k}].annopoints[0].point[{i - starts[person[i]]}].{('x', 'y', 'score')[c]}"
+
+        _check_finite(self.r, np.column_stack(cols).astype(np.float64), where)
 
     def _person(self, b: _Builder, rect: dict[str, Any], f: int, k: int) -> int:
         r, pred = self.r, self.role == "pred"
@@ -411,6 +457,8 @@ class _Load2017:
             except KeyError as exc:
                 raise r.fail(f"{pw}.{exc.args[0]}", "missing") from None
             jid = -1 if raw_id is None else _joint_id(_first(r, raw_id, f"{pw}.id"))
+            if raw_id is not None and type(raw_id[0]) is float and not np.isfinite(raw_id[0]):
+                raise nonfinite_error(r.path, f"{pw}.id", raw_id[0])  # poseval would silently ignore the point
             x = _num(r, _first(r, raw_x, f"{pw}.x"), f"{pw}.x")
             y = _num(r, _first(r, raw_y, f"{pw}.y"), f"{pw}.y")
             if pred and "score" in p:
@@ -448,6 +496,8 @@ def _head_2017(r: _Reader, rect: dict[str, Any], where: str) -> tuple[tuple[floa
         return box, None
     except KeyError as exc:
         return None, (f"{where}.{exc.args[0]}", "missing (the GT head box is x1, y1, x2, y2)")
+    except NonFiniteError:
+        raise  # never deferred: a head box is either usable or the file is broken
     except InputFormatError as exc:
         return None, (exc.field, exc.detail)
 
@@ -718,7 +768,8 @@ def _annotation_arrays(r: _Reader, anns: list[Any], matched: list[int], conv: li
             if arr.dtype.kind in "iuf" and arr.shape == (m, 3 * k_all):
                 kp = arr.astype(np.float64, copy=False)
         tid = np.array(tid_list) if m else np.zeros(0)
-        if tid.dtype.kind not in "iu" and not (tid.dtype.kind == "f" and np.all(np.mod(tid, 1) == 0)):
+        if tid.dtype.kind not in "iu" and not (tid.dtype.kind == "f" and np.isfinite(tid).all()
+                                               and np.all(np.mod(tid, 1) == 0)):
             kp = None
     except KeyError:
         kp = None
@@ -737,6 +788,8 @@ def _annotation_arrays(r: _Reader, anns: list[Any], matched: list[int], conv: li
             if len(vals) != 3 * k_all:
                 raise r.fail(kw, f"expected {3 * k_all} numbers, got {len(vals)}")
             kp[row] = [_num(r, v, f"{kw}[{q}]") for q, v in enumerate(vals)]
+    else:
+        _check_finite(r, kp, lambda row, q: f"annotations[{matched[row]}].keypoints[{q}]")
     tid = tid.astype(np.float64)
 
     head = np.full((m, 4), np.nan)
@@ -749,6 +802,7 @@ def _annotation_arrays(r: _Reader, anns: list[Any], matched: list[int], conv: li
     if all(type(h) is list and len(h) == 4 for h in heads):
         arr = np.array(heads) if m else np.zeros((0, 4))
         if arr.dtype.kind in "iuf" and arr.shape == (m, 4):
+            _check_finite(r, arr, lambda row, q: f"annotations[{matched[row]}].bbox_head[{q}]")
             head = _head_box(arr)
             head_ok[:] = True
             heads = None
@@ -759,13 +813,15 @@ def _annotation_arrays(r: _Reader, anns: list[Any], matched: list[int], conv: li
             hb = _box(r, h, f"annotations[{a}].bbox_head")
             head[row] = _head_box(np.asarray([hb]))[0]
             head_ok[row] = True
-    if not all(b is _ABSENT or (type(b) is list and len(b) == 4 and all(_is_num(v) for v in b)) for b in boxes):
+    if not all(b is _ABSENT or (type(b) is list and len(b) == 4 and all(_is_finite_num(v) for v in b)) for b in boxes):
         for a, b in zip(matched, boxes):
             if b is not _ABSENT:
                 _box(r, b, f"annotations[{a}].bbox")  # poseval reads (and would crash on) bbox too
     if all(type(s) is list and len(s) == k_all for s in scores):
         arr = np.array(scores) if m else np.zeros((0, k_all))
         if arr.dtype.kind in "iuf" and arr.shape == (m, k_all):
+            keep = [q for q, j in enumerate(conv) if j >= 0]  # poseval reads only the scores of kept keypoints
+            _check_finite(r, arr[:, keep], lambda row, q: f"annotations[{matched[row]}].scores[{keep[q]}]")
             score = arr.astype(np.float64)
             has_score[:] = True
             scores = None
@@ -844,7 +900,8 @@ def from_video(video: Any, role: str, path: str = "<memory>") -> PoseFile:
 
     Frames are taken as they are (no first-video rule, no file checks); a person's joints are its present
     keypoint slots, scores missing → -9999; track ids are not required. Head boxes are still needed where a
-    GT person meets predictions.
+    GT person meets predictions. NaN/±Inf joints, scores, head boxes or ignore regions (a diverged model) raise
+    :class:`~fasrnet.data.posetrack.NonFiniteError` (docs/metric-nonfinite.md).
     """
     from fasrnet.data.posetrack import POSEVAL_TO_SLOT
 
@@ -870,6 +927,7 @@ def from_video(video: Any, role: str, path: str = "<memory>") -> PoseFile:
         )
     else:
         persons = Persons.empty()
+    _check_video_finite(path, persons)
     regions = {}
     if role == "gt":
         for f, fr in enumerate(video.frames):
@@ -877,6 +935,26 @@ def from_video(video: Any, role: str, path: str = "<memory>") -> PoseFile:
                      for m, poly in enumerate(fr.ignore_regions)]
             if polys and n_rects[f] > 0:
                 regions[f] = polys
+    for polys in regions.values():
+        for arr, rw in polys:
+            _check_finite(_Reader(path), arr, lambda q, c, rw=rw: f"{rw}[{q}][{c}]")
     where = [f"frames[{f}]" for f in range(len(video.frames))]
     names = [fr.image for fr in video.frames]
     return PoseFile(path, 0, n_rects, persons, where, names, regions)  # fmt 0: in memory
+
+
+def _check_video_finite(path: str, p: Persons) -> None:
+    """Present joints, their scores and existing head boxes of in-memory persons must be finite."""
+    from fasrnet.data.posetrack import POSEVAL_TO_SLOT
+
+    r = _Reader(path)
+
+    def person(row: int) -> str:
+        return f"frames[{p.src[row, 0]}].persons[{p.src[row, 1]}]"
+
+    xy = np.where(p.has[:, :, None], p.xy, 0.0)
+    _check_finite(r, xy, lambda row, j, c: f"{person(row)}.keypoints[{POSEVAL_TO_SLOT[j]}][{c}]")
+    score = np.where(p.has, p.score, 0.0)
+    _check_finite(r, score, lambda row, j: f"{person(row)}.scores[{POSEVAL_TO_SLOT[j]}]")
+    head = np.where(p.head_ok[:, None], p.head, 0.0)
+    _check_finite(r, head, lambda row, c: f"{person(row)}.head_box[{c}]")

@@ -409,9 +409,32 @@ def _listing(keys: list[str], limit: int = 20) -> str:
     return shown + (f", … ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
+def check_finite_tensors(obj: Any, source: str = "checkpoint", prefix: str = "") -> None:
+    """Every floating-point tensor inside ``obj`` (nested mappings, lists, tuples) is finite; otherwise a
+    CheckpointError names the key path (``state_dict.conv1.weight``) and how many entries are NaN / ±Inf.
+
+    A diverged run saves NaN weights without complaint, and loading them gives NaN heatmaps, i.e. an mAP of 0
+    with no hint why: fail where the numbers come from.
+    """
+    if isinstance(obj, torch.Tensor):
+        if (obj.is_floating_point() or obj.is_complex()) and not bool(torch.isfinite(obj).all()):
+            n_nan = int(torch.isnan(obj).sum())
+            n_inf = int(torch.isinf(obj).sum())
+            raise CheckpointError(f"{source}: {prefix or '<tensor>'}: {n_nan} NaN and {n_inf} infinite value(s) "
+                                  f"in a tensor of shape {tuple(obj.shape)} (a diverged or corrupt checkpoint)")
+    elif isinstance(obj, Mapping):
+        for key, value in obj.items():
+            check_finite_tensors(value, source, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            check_finite_tensors(value, source, f"{prefix}[{i}]")
+
+
 def load_state_into(model: nn.Module, state: Mapping[str, Any], source: str = "checkpoint") -> None:
     """Strictly load ``state`` (any accepted layout) into ``model``; errors list missing/unexpected keys and
-    name the first key whose shape differs (which is what a checkpoint of another width looks like)."""
+    name the first key whose shape differs (which is what a checkpoint of another width looks like), or the
+    first tensor with NaN / ±Inf entries (named as in ``state``)."""
+    check_finite_tensors(_unwrap(state, source), source)
     sd = normalize_state_dict(state, source)
     own = model.state_dict()
     for key, value in own.items():
@@ -434,17 +457,37 @@ def load_state_into(model: nn.Module, state: Mapping[str, Any], source: str = "c
     model.load_state_dict(sd, strict=True)
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first non-blank line of an exception's message, or its type name (EOFError's message is empty)."""
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+
+
 def read_checkpoint(path: str | Path, allow_pickle: bool = False) -> Any:
-    """``torch.load`` on CPU with ``weights_only=True`` unless ``allow_pickle`` (only for trusted files)."""
+    """``torch.load`` on CPU with ``weights_only=True`` unless ``allow_pickle`` (only for trusted files).
+
+    The one reader of ``.pth`` / ``.pt`` files: a missing, empty, truncated or non-PyTorch file, and any exception
+    torch raises on it, becomes one CheckpointError naming the path; so does a floating-point tensor with NaN /
+    ±Inf entries anywhere in the loaded object (:func:`check_finite_tensors`, naming its key path).
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
-    except Exception as exc:  # torch raises several types for corrupt or pickled files
-        hint = "" if allow_pickle else " (if the file is trusted and holds pickled objects, pass allow_pickle=True)"
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]  # an empty message must not raise here
-        raise CheckpointError(f"{path}: cannot read checkpoint: {first}{hint}") from None
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read checkpoint: {exc.strerror or exc}") from None
+    if size == 0:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint: the file is empty (0 bytes)")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=not allow_pickle)
+    except Exception as exc:  # torch raises many types (EOFError, RuntimeError, UnpicklingError, KeyError, …)
+        pickled = "weights_only" in str(exc)  # torch's own wording when a safe load meets pickled objects
+        hint = (" (if the file is trusted and holds pickled objects, pass allow_pickle=True)"
+                if pickled and not allow_pickle else "")
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: "
+                              f"{_first_line(exc)}){hint}") from None
+    check_finite_tensors(obj, str(path))
+    return obj
 
 
 def load_backbone(path: str | Path, width: int, num_joints: int = 17, allow_pickle: bool = False,

@@ -159,3 +159,24 @@ def test_cli_boxes_convert_and_check(tmp_path, capsys):
                                        "score": 0.5, "nframes": 2}])
     assert main(["boxes", "convert", "--from-format", "dcpose", "--in", str(dc), "--out", str(out)]) == 0
     assert read_boxes(out)[0].image_id == 10003420000
+
+
+NONFINITE = {"NaN": "the number nan", "Infinity": "the number inf", "-Infinity": "the number -inf",
+             "1e400": "the number inf", "1" + "0" * 400: "an integer too large for a float (1329 bits)"}
+
+
+@pytest.mark.parametrize("token", list(NONFINITE))
+@pytest.mark.parametrize(("key", "field"), [("bbox", "[1].bbox[2]"), ("score", "[1].score")])
+def test_non_finite_bbox_or_score_is_rejected_by_reader_and_adapter(tmp_path, token, key, field):
+    """JSON NaN / Infinity / 1e400 literals (the json module reads them as floats) and integers too large for a
+    float, in the pipeline's format and through the DCPose adapter."""
+    bad = _good(bbox=[1.0, 2.0, "@X@", 40.0]) if key == "bbox" else _good(score="@X@")
+    path = tmp_path / "val_boxes.json"
+    path.write_text(json.dumps([_good(), bad]).replace('"@X@"', token))
+    expected = f"{path}: {field}: expected a finite number, got {NONFINITE[token]}"
+    with pytest.raises(InputFormatError) as info:
+        read_boxes(path)
+    assert str(info.value) == expected
+    with pytest.raises(InputFormatError) as info:
+        convert("dcpose", path, tmp_path / "out.json")
+    assert str(info.value) == expected and not (tmp_path / "out.json").exists()

@@ -21,7 +21,10 @@ from fasrnet.data.posetrack import (
 )
 from fasrnet.errors import InputFormatError
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
+_REPO = Path(__file__).resolve().parents[2]
+# The shared workspace sits beside the checkout (<repo>/../shared), or higher up for a git worktree.
+SHARED = next((p / "shared" for p in _REPO.parents if (p / "shared" / "fixtures" / "poseval").is_dir()),
+              _REPO.parent / "shared")
 FIXTURES = SHARED / "fixtures" / "poseval"
 
 
@@ -218,3 +221,43 @@ def test_cli_annotations_check_reports_truncated_keypoints(tmp_path, capsys):
     assert main(["annotations", "check", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "val/000342_mpii_test.json: annotations[0].keypoints: expected 51 numbers, got 45" in err
+
+
+def _poke(obj, keys, value):
+    node = obj
+    for k in keys[:-1]:
+        node = node[k]
+    node[keys[-1]] = value
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e400"])
+@pytest.mark.parametrize(("fmt", "keys", "field"), [
+    (18, ("annotations", 0, "keypoints", 1), "annotations[0].keypoints[1]"),
+    (18, ("annotations", 1, "bbox_head", 2), "annotations[1].bbox_head[2]"),
+    (18, ("images", 2, "ignore_regions_y", 0, 1), "images[2].ignore_regions_y[0][1]"),
+    (17, ("annolist", 1, "annorect", 0, "annopoints", 0, "point", 0, "x", 0),
+     "annolist[1].annorect[0].annopoints[0].point[0].x"),
+    (17, ("annolist", 2, "annorect", 1, "y2", 0), "annolist[2].annorect[1].y2"),
+])
+def test_non_finite_numbers_are_rejected_with_their_json_path(tmp_path, fmt, keys, field, token):
+    """JSON NaN / Infinity literals and overflowing ones (1e400) load as float nan/inf; the reader rejects them."""
+    path = tmp_path / "000342_mpii_test.json"
+    write_video(_video(), path, fmt)
+    obj = json.loads(path.read_text())
+    _poke(obj, keys, "@X@")
+    path.write_text(json.dumps(obj).replace('"@X@"', token))
+    with pytest.raises(InputFormatError) as info:
+        read_video(path)
+    value = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf", "1e400": "inf"}[token]
+    assert str(info.value) == f"{path}: {field}: expected a finite number, got the number {value}"
+
+
+def test_prediction_scores_must_be_finite(tmp_path):
+    path = tmp_path / "000342_mpii_test.json"
+    write_video(_video(with_scores=True), path, 18)
+    obj = json.loads(path.read_text())
+    _poke(obj, ("annotations", 0, "scores", 0), "@X@")
+    path.write_text(json.dumps(obj).replace('"@X@"', "NaN"))
+    with pytest.raises(InputFormatError, match=r"annotations\[0\]\.scores\[0\]: expected a finite number, got "
+                                               r"the number nan$"):
+        read_video(path)

@@ -18,7 +18,10 @@ import pytest
 from fasrnet.data.posetrack import KEYPOINTS, POSEVAL_JOINTS
 from fasrnet.evaluate import JOINT_NAMES, EvalResult, evaluate_dirs
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
+_REPO = Path(__file__).resolve().parents[2]
+# The shared workspace sits beside the checkout (<repo>/../shared), or higher up for a git worktree.
+SHARED = next((p / "shared" for p in _REPO.parents if (p / "shared" / "fixtures" / "poseval").is_dir()),
+              _REPO.parent / "shared")
 FIXTURES = SHARED / "fixtures" / "poseval"
 SLOT = {name: slot for name, slot in POSEVAL_JOINTS}
 PID = {name: pid for pid, (name, _) in enumerate(POSEVAL_JOINTS)}

@@ -11,14 +11,19 @@ from fasrnet.models.hrnet import (
     CheckpointError,
     build_hrnet,
     load_backbone,
+    load_state_into,
     normalize_state_dict,
+    read_checkpoint,
     to_mmpose,
 )
 
 # Key names and shapes of the official deep-high-resolution-net pose_hrnet_w48_384x288 checkpoint: a compact copy
 # of shared/data/hrnet_w48_384x288_state_dict.json kept beside the test, so CI checks the layout without it.
 LAYOUT = Path(__file__).with_name("hrnet_w48_384x288_state_dict.json")
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / LAYOUT.name
+# <repo>/../shared, or higher up for a git worktree.
+SHARED = next((p / "shared" / "data" / LAYOUT.name for p in Path(__file__).resolve().parents[2].parents
+               if (p / "shared" / "data" / LAYOUT.name).is_file()),
+              Path(__file__).resolve().parents[3] / "shared" / "data" / LAYOUT.name)
 
 
 def _official_layout() -> dict:
@@ -128,7 +133,49 @@ def test_unreadable_or_missing_checkpoint_is_a_clear_error(tmp_path):
         load_backbone(tmp_path / "nope.pth", width=4)
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
         load_backbone(bad, width=4)
     with pytest.raises(CheckpointError, match="no state dict found"):
         load_backbone(_saved(tmp_path, {"epoch": 1}), width=4)
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "text"])
+def test_damaged_checkpoint_is_one_error_naming_the_file(tmp_path, source, damage):
+    good = _saved(tmp_path, source.state_dict(), "good.pth").read_bytes()
+    bad = tmp_path / f"{damage}.pth"
+    bad.write_bytes({"empty": b"", "truncated": good[: len(good) // 2], "text": b"hello"}[damage])
+    with pytest.raises(CheckpointError) as info:  # torch raises EOFError with an empty message on some of these
+        read_checkpoint(bad)
+    msg = str(info.value)
+    assert msg.startswith(f"{bad}: not a readable PyTorch checkpoint") and len(msg.splitlines()) == 1
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+        load_backbone(bad, width=4)
+
+
+def test_error_formatter_survives_an_exception_without_message(tmp_path, monkeypatch):
+    path = tmp_path / "x.pth"
+    path.write_bytes(b"PK")
+
+    def load(*args, **kwargs):
+        raise EOFError()
+
+    monkeypatch.setattr(torch, "load", load)
+    with pytest.raises(CheckpointError, match=r"x\.pth: not a readable PyTorch checkpoint \(EOFError: EOFError\)$"):
+        read_checkpoint(path)
+
+
+@pytest.mark.parametrize("bad_value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_tensor_is_rejected_naming_the_key(tmp_path, source, bad_value):
+    state = {k: v.clone() for k, v in source.state_dict().items()}
+    state["stage3.0.fuse_layers.1.0.0.0.weight"].view(-1)[3] = bad_value
+    path = _saved(tmp_path, {"state_dict": state})
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(path)
+    assert str(info.value).startswith(f"{path}: state_dict.stage3.0.fuse_layers.1.0.0.0.weight: ")
+    assert ("1 NaN" if bad_value != bad_value else "1 infinite") in str(info.value)
+    with pytest.raises(CheckpointError, match=r"memory: stage3\.0\.fuse_layers\.1\.0\.0\.0\.weight: "):
+        load_state_into(build_hrnet(4), state, source="memory")  # a state dict that never was a file
+
+
+def test_finite_checkpoint_still_loads(tmp_path, source):
+    assert _same_state(load_backbone(_saved(tmp_path, source.state_dict()), width=4), source)
