@@ -255,8 +255,26 @@ def main_with(params: Params, args: argparse.Namespace, argv: list[str]) -> int:
 # --- learning core: crops → pretrain-backbone → extract → train → predict --------------------------------------
 
 
-def _dataset_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", required=True, help="dataset name (one of data.datasets), e.g. syn17")
+def stage_item(value: str) -> str:
+    """A ``--run``/``--dataset`` value: the name itself, or a DVC stage name ending in ``@<name>``.
+
+    dvc.yaml's commands pass ``"$DVC_STAGE"`` (e.g. ``train_main@main_syn17``) instead of pasting the name from
+    params.yaml into the shell command (fasrnet.stages.DVC_ITEM); the name is validated against params.yaml after.
+    """
+    return value.rpartition("@")[2]
+
+
+_ITEM_HELP = " (or a DVC stage name ending in @NAME, as dvc.yaml passes it)"
+
+
+def _dataset_arg(p: argparse.ArgumentParser, required: bool = True, help: str = "") -> None:
+    p.add_argument("--dataset", required=required, type=stage_item,
+                   help=(help or "dataset name (one of data.datasets), e.g. syn17") + _ITEM_HELP)
+
+
+def _run_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--run", required=required, default=None, type=stage_item,
+                   help="a run named in params.yaml `runs`" + _ITEM_HELP)
 
 
 def _threads_arg(p: argparse.ArgumentParser) -> None:
@@ -356,7 +374,7 @@ def _train(args: argparse.Namespace, params: Params) -> int:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one run's FaSRnet head on the feature cache (resumes after a kill; "
                                      "under `torchrun --nproc_per_node N -m -- fasrnet train` with DDP)")
-    p.add_argument("--run", required=True, help="a run named in params.yaml `runs`")
+    _run_arg(p)
     p.add_argument("--out", type=Path, default=None, help="output directory (default models/<run>/)")
     _threads_arg(p)
     p.set_defaults(func=_train)
@@ -396,11 +414,11 @@ def _predict(args: argparse.Namespace, params: Params) -> int:
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="write PoseTrack predictions of one run (or the backbone alone)")
-    p.add_argument("--run", default=None, help="a run named in params.yaml `runs`")
+    _run_arg(p, required=False)
     p.add_argument("--split", required=True, nargs="+", choices=["val", "test"])
     p.add_argument("--backbone-only", action="store_true",
                    help="score the frozen backbone's own heatmaps (single-frame baseline, no refinement)")
-    p.add_argument("--dataset", default=None, help="with --backbone-only: the dataset")
+    _dataset_arg(p, required=False, help="with --backbone-only: the dataset")
     p.add_argument("--out", type=Path, default=None, help="default results/predictions/<run>/<split>")
     _threads_arg(p)
     p.set_defaults(func=_predict)
@@ -409,14 +427,40 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 def _evaluate(args: argparse.Namespace, params: Params) -> int:
     from fasrnet.evaluate.command import run
 
+    if args.run or args.backbone_only:
+        _pipeline_paths(args, params)
+    elif not (args.gt and args.pred):
+        raise FasrnetError("evaluate: give --gt DIR --pred DIR, or --run NAME, or --backbone-only --dataset NAME")
     return run(args)
+
+
+def _pipeline_paths(args: argparse.Namespace, params: Params) -> None:
+    """Fill ``--gt``/``--pred``/``--out`` of a pipeline run (or of the backbone alone) from params and the layout."""
+    from fasrnet import paths
+
+    if args.gt or args.pred:
+        raise FasrnetError("evaluate: --run/--backbone-only pick --gt and --pred themselves; give one or the other")
+    if args.backbone_only:
+        if not args.dataset or args.run:
+            raise FasrnetError("evaluate: --backbone-only needs --dataset NAME (and no --run)")
+        _check_dataset(params, args.dataset)
+        dataset, name = args.dataset, paths.backbone_run_name(args.dataset)
+    else:
+        dataset, name = params.runs.named(args.run).dataset, args.run
+    args.gt = paths.annotations_dir(params, dataset, "val")
+    args.pred = paths.predictions_dir(name, "val")
+    args.out = args.out or paths.metrics_file(name)
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="PoseTrack mAP of predictions against ground truth, exactly as poseval -e")
-    p.add_argument("--gt", required=True, metavar="DIR", help="ground-truth directory (PoseTrack 2017/2018 *.json)")
-    p.add_argument("--pred", required=True, metavar="DIR", help="predictions: one file per GT file, same name")
-    p.add_argument("--out", metavar="FILE", help="write the metrics JSON here")
+    p.add_argument("--gt", metavar="DIR", help="ground-truth directory (PoseTrack 2017/2018 *.json)")
+    p.add_argument("--pred", metavar="DIR", help="predictions: one file per GT file, same name")
+    _run_arg(p, required=False)
+    p.add_argument("--backbone-only", action="store_true", help="with --dataset: the frozen backbone alone")
+    _dataset_arg(p, required=False, help="with --backbone-only: the dataset")
+    p.add_argument("--out", metavar="FILE", help="write the metrics JSON here (with --run/--backbone-only: default "
+                   "results/metrics/<run>.json)")
     p.add_argument("--per-sequence", nargs="?", const=True, default=None, metavar="DIR",
                    help="also evaluate each sequence alone (printed, in --out; DIR: also DIR/<seq>_AP_metrics.json)")
     p.add_argument("--crosscheck", action="store_true",

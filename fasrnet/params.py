@@ -369,6 +369,14 @@ class RunsParams(Section):
     def group(self, name: str) -> dict[str, RunParams]:
         return getattr(self, name)
 
+    def named(self, name: str) -> RunParams:
+        """The run ``name``; an unknown name is a :class:`ParamsError` with the closest defined name."""
+        if name not in self:
+            close = difflib.get_close_matches(name, list(self), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ParamsError(f"unknown run {name!r}; {hint}params.yaml defines: {', '.join(self)}")
+        return self[name]
+
 
 class Params(Section):
     """The whole ``params.yaml``."""

@@ -4,11 +4,13 @@ One source for both wirings: ``dvc.yaml`` is generated from it (:func:`dvc_yaml`
 the Snakemake rules (``workflow/rules/*.smk``) take their inputs, outputs and params stamps from it
 (:func:`instances`). A test resolves both workflows and compares them with :func:`instances`.
 
-Stages are *templates* over items (datasets or runs). Placeholders in paths and commands:
-``{dataset}``, ``{run}`` (the item), ``{root}`` (``data.root``). DVC gets ``foreach`` blocks whose items
-come from ``params.yaml`` itself (``${data.datasets}``, ``${runs.main}``, …), so adding a run or a dataset
-needs no regeneration; Snakemake gets wildcards. Every command word holding a placeholder is quoted (single
-quotes in dvc.yaml, ``shlex.quote`` in :func:`instances`), as the Snakemake rules quote theirs with ``{…:q}``.
+Stages are *templates* over items (datasets or runs). Placeholders in paths: ``{dataset}``, ``{run}`` (the
+item), ``{root}`` (``data.root``); a command holds at most its item, never a path from params.yaml (the CLI
+derives those from params). DVC gets ``foreach`` blocks whose items come from ``params.yaml`` itself
+(``${data.datasets}``, ``${runs.main}``, …); Snakemake gets wildcards. Commands never carry a value DVC pastes
+in: DVC's pass the item as ``"$DVC_STAGE"`` (:data:`DVC_ITEM`), :func:`instances` and the Snakemake rules as a
+shell-quoted word (``shlex.quote``, ``{…:q}``), so a hostile name in a hand-edited params.yaml reaches fasrnet
+as one literal argument, which refuses it.
 
 Params granularity decides what a change reruns: only the main runs list ``loss.alpha`` and ``model.variant``,
 so ``dvc exp run -S loss.alpha=0.3`` retrains the main runs and what follows them (predict, evaluate, tables),
@@ -18,7 +20,6 @@ nothing upstream and none of the runs that pin their own alpha.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,8 +88,7 @@ def templates() -> list[Template]:
                  deps=feats, outs=("results/predictions/backbone_{dataset}",),
                  params=("train.batch_size", "train.device", *CODEC_KEYS), over="datasets", torch=True),
         Template("evaluate_backbone",
-                 "fasrnet evaluate --gt {root}/{dataset}/annotations/val "
-                 "--pred results/predictions/backbone_{dataset}/val --out results/metrics/backbone_{dataset}.json",
+                 "fasrnet evaluate --backbone-only --dataset {dataset}",
                  deps=("{root}/{dataset}", "results/predictions/backbone_{dataset}"),
                  metrics=("results/metrics/backbone_{dataset}.json",), over="datasets"),
     ]
@@ -102,8 +102,7 @@ def templates() -> list[Template]:
                      deps=("models/{run}", *feats), outs=("results/predictions/{run}",),
                      params=("train.batch_size", "train.device", *CODEC_KEYS), over=group, torch=True),
             Template(f"evaluate_{group}",
-                     "fasrnet evaluate --gt {root}/{dataset}/annotations/val --pred results/predictions/{run}/val "
-                     "--out results/metrics/{run}.json",
+                     "fasrnet evaluate --run {run}",
                      deps=("{root}/{dataset}", "results/predictions/{run}"),
                      metrics=("results/metrics/{run}.json",), over=group),
         ]
@@ -132,15 +131,16 @@ def _fill(text: str, root: str, run: str, dataset: str) -> str:
     return text.replace("{root}", root).replace("{run}", run).replace("{dataset}", dataset)
 
 
-def _quote_words(cmd: str, convert: Callable[[str], str], quote: Callable[[str], str]) -> str:
-    """``cmd`` with each word holding a placeholder converted, then quoted: names and paths from params.yaml reach
-    the shell as one literal argument each (params.py also restricts their alphabet)."""
-    return " ".join(quote(convert(w)) if "{" in w else w for w in cmd.split(" "))
+def _command(cmd: str, item: str) -> str:
+    """A template's command with its item (``{run}`` or ``{dataset}``) as one shell-quoted word."""
+    return cmd.replace("{run}", shlex.quote(item)).replace("{dataset}", shlex.quote(item))
 
 
-def _dvc_quote(word: str) -> str:
-    # DVC interpolates ${...} unescaped before the shell runs; single quotes keep $, `, ;, spaces literal
-    return f"'{word}'"
+#: What DVC's commands say instead of the item. DVC pastes ``${...}`` into a command unescaped before the shell
+#: runs it, and it never validates params.yaml, so no value from params.yaml may appear in a command: the item
+#: reaches fasrnet through the stage name that DVC sets in the environment (``train_main@main_syn17``), and the
+#: CLI takes the part after the last ``@`` (fasrnet.cli), then validates it with params.yaml.
+DVC_ITEM = '"$DVC_STAGE"'
 
 
 def _expand(paths: tuple[str, ...], params: Params) -> list[str]:
@@ -167,7 +167,7 @@ def instances(params: Params) -> list[Instance]:
             fill = lambda s: _fill(s, root, run, dataset)  # noqa: E731
             out.append(Instance(
                 name=f"{t.name}@{item}" if t.over else t.name, template=t.name, item=item or None,
-                cmd=_quote_words(t.cmd, fill, shlex.quote), deps=tuple(map(fill, _expand(t.deps, params))),
+                cmd=_command(t.cmd, item), deps=tuple(map(fill, _expand(t.deps, params))),
                 outs=tuple(map(fill, t.outs)), params=tuple(map(fill, t.params)), metrics=tuple(map(fill, t.metrics)),
             ))
     return out
@@ -205,7 +205,7 @@ def dvc_yaml(params: Params) -> dict[str, Any]:
         if t.over and not items(params, t.over):
             continue  # DVC refuses an empty foreach: a run group without runs has no stage
         conv = lambda s: _dvc_text(s, t.over)  # noqa: E731
-        body: dict[str, Any] = {"cmd": _quote_words(t.cmd, conv, _dvc_quote)}
+        body: dict[str, Any] = {"cmd": t.cmd.replace("{run}", DVC_ITEM).replace("{dataset}", DVC_ITEM)}
         if t.deps:
             body["deps"] = [conv(d) for d in _expand(t.deps, params)]
         if t.params:

@@ -1,8 +1,8 @@
 """A run name that is a shell payload never runs: params refuse it, Snakemake stops before any rule, and DVC's
-quoted command hands it to fasrnet literally, which refuses it. Names and paths reach the shell quoted."""
+command hands it to fasrnet literally (through $DVC_STAGE), which refuses it. No path from params.yaml reaches a
+shell command."""
 
 import os
-import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -63,27 +63,32 @@ def test_snakemake_stops_on_a_payload_run_before_any_rule(workflow_copy, dry_run
     _no_pwned(workflow_copy)
 
 
-def test_snakemake_quotes_a_root_with_a_space(workflow_copy):
+def test_snakemake_commands_carry_no_path_from_params(workflow_copy):
+    # The CLI derives every path from params.yaml itself: a root with a space (or anything else) never reaches a
+    # shell command, only the rules' inputs and outputs
     _params(workflow_copy, root="data/my raw")
     result = _run(["snakemake", "-n", "-p", "--cores", "1", "results/metrics/main_syn17.json"], workflow_copy)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    command = next(line for line in result.stdout.splitlines() if line.startswith("Shell command: fasrnet evaluate"))
-    argv = shlex.split(command.removeprefix("Shell command: "))
-    assert argv[argv.index("--gt") + 1] == "data/my raw/syn17/annotations/val"
+    commands = [line for line in result.stdout.splitlines() if line.startswith("Shell command: ")]
+    assert any("fasrnet evaluate --run main_syn17" in c for c in commands)
+    assert commands and not any("my raw" in c for c in commands)
+    assert "data/my raw/syn17" in result.stdout
 
 
-def test_dvc_hands_a_payload_run_to_fasrnet_literally(tmp_path):
-    # The committed dvc.yaml, as a user would have it; params.yaml edited by hand, never checked.
+@pytest.mark.parametrize("payload", [PAYLOAD, "x'$(touch pwned)'"], ids=["backtick", "single-quote"])
+def test_dvc_hands_a_payload_run_to_fasrnet_literally(tmp_path, payload):
+    # The committed dvc.yaml, as a user would have it; params.yaml edited by hand, never checked. DVC pastes
+    # ${key} into commands unescaped, so its commands name the run only through $DVC_STAGE: no quoting to break.
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
-    _params(tmp_path, run=PAYLOAD)
+    _params(tmp_path, run=payload)
     for dep in ("data/features/syn17", "data/crops/syn17", "data/raw/syn17"):  # train's deps must exist to run
         (tmp_path / dep).mkdir(parents=True)
         (tmp_path / dep / "f").write_text("x")
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
         assert _run(cmd, tmp_path).returncode == 0
-    result = _run(["dvc", "repro", "-s", f"train_main@{PAYLOAD}"], tmp_path)
+    result = _run(["dvc", "repro", "-s", f"train_main@{payload}"], tmp_path)
     out = result.stdout + result.stderr
     assert result.returncode != 0
     _no_pwned(tmp_path)
-    assert f"> fasrnet train --run '{PAYLOAD}'" in out  # it ran, quoted
-    assert f"error: {REFUSAL}" in out.splitlines()  # and fasrnet got the name as it is
+    assert '> fasrnet train --run "$DVC_STAGE"' in out  # it ran
+    assert f"error: params.yaml: runs.main: run name {payload!r}: {ALPHABET}" in out.splitlines()  # refused as is

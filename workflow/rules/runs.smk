@@ -43,13 +43,10 @@ rule evaluate:
         "results/metrics/{run}.json",
     log:
         "logs/evaluate/{run}.log",
-    params:
-        gt=lambda wildcards: f"{ROOT}/{PARAMS.runs[wildcards.run].dataset}/annotations/val",
     conda:
         "../envs/fasrnet.yaml"
     shell:
-        "fasrnet evaluate --gt {params.gt:q} --pred results/predictions/{wildcards.run:q}/val --out {output:q} "
-        "> {log:q} 2>&1"
+        "fasrnet evaluate --run {wildcards.run:q} > {log:q} 2>&1"
 
 
 rule predict_backbone:
@@ -76,10 +73,7 @@ rule evaluate_backbone:
         "results/metrics/backbone_{dataset}.json",
     log:
         "logs/evaluate/backbone_{dataset}.log",
-    params:
-        gt=lambda wildcards: f"{ROOT}/{wildcards.dataset}/annotations/val",
     conda:
         "../envs/fasrnet.yaml"
     shell:
-        "fasrnet evaluate --gt {params.gt:q} "
-        "--pred results/predictions/backbone_{wildcards.dataset:q}/val --out {output:q} > {log:q} 2>&1"
+        "fasrnet evaluate --backbone-only --dataset {wildcards.dataset:q} > {log:q} 2>&1"
