@@ -7,11 +7,13 @@
   COCO pretraining, and writes a bare state dict in the official key layout to ``backbone.checkpoint`` — so both
   sources load through the same :func:`~fasrnet.models.hrnet.load_backbone`.
 
-Pretraining is seeded and checkpointed every epoch (``<checkpoint dir>/pretrain_state.pt``); a killed run resumes.
+Pretraining is seeded and checkpointed every epoch (``pretrain_state.pt``) in a work directory beside the
+checkpoint's directory, swapped in when complete (docs/resume.md); a killed run resumes.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,13 @@ from fasrnet import paths
 from fasrnet.data.crops import CropIndex
 from fasrnet.errors import FasrnetError
 from fasrnet.features import normalize
-from fasrnet.io import write_text
+from fasrnet.io import save_torch, write_text
 from fasrnet.models.heatmap import HeatmapCodec
-from fasrnet.models.hrnet import HRNet, build_hrnet, load_backbone
+from fasrnet.models.hrnet import HRNet, build_hrnet, load_backbone, read_checkpoint
 from fasrnet.models.loss import joints_mse
 from fasrnet.params import Params
-from fasrnet.runtime import load_checkpoint, pick_device, rng_state, save_checkpoint, set_rng_state
+from fasrnet.resume import Unit, make_fingerprint, stage_params, store_digest, work_dir_for
+from fasrnet.runtime import pick_device, rng_state, seed_everything, set_rng_state
 
 
 def load_frozen_backbone(params: Params) -> HRNet:
@@ -51,29 +54,60 @@ def pretrain_backbone(params: Params, datasets: list[str] | None = None, progres
         raise FasrnetError("backbone.source is 'checkpoint': the backbone comes from a checkpoint, not pretraining")
     datasets = datasets or list(params.data.datasets)
     stores = [CropIndex.open(paths.crops_dir(ds, "train")) for ds in datasets]
-    codec = HeatmapCodec.from_params(params.heatmap)
-    device = pick_device(params.train.device)
     out = Path(bp.checkpoint)
-    state_path = out.parent / "pretrain_state.pt"
-    items = [(s, i) for s in range(len(stores)) for i in range(len(stores[s]))]
-
-    torch.manual_seed(bp.seed)
-    model = build_hrnet(params.model.backbone_width, arch=params.model.backbone_arch).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=bp.lr)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(bp.lr_steps), gamma=0.1)
+    if out.parent in (Path("."), Path("")):
+        raise FasrnetError(f"backbone.checkpoint {out}: pretraining writes a directory of its own; "
+                           "name a file inside one, e.g. models/backbone/hrnet.pth")
     config = {"datasets": datasets, "backbone": bp.model_dump(), "width": params.model.backbone_width,
               "arch": params.model.backbone_arch,
               "heatmap": params.heatmap.model_dump(), "crops": [len(s) for s in stores]}
+    inputs = {ds: store_digest(paths.crops_dir(ds, "train")) for ds in datasets}
+    unit = Unit(out.parent, work_dir_for(out.parent),
+                make_fingerprint("backbone", stage_params(params, "backbone"), inputs, config=config))
+    state = unit.open(lambda d: (d / out.name).is_file())
+    if state == "current":
+        return {"checkpoint": str(out), "crops": sum(len(s) for s in stores), "history": [], "state": state}
+    result = _pretrain_into(unit.work, out.name, params, stores, config, progress, stop_after_epoch)
+    if "stopped_at" not in result:
+        unit.commit()
+    return {**result, "checkpoint": str(out), "state": state}
+
+
+def _read_state(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The pretraining state of this configuration in the work directory; an unreadable one is reported in one
+    line and pretraining starts over."""
+    if not path.exists():
+        return None
+    try:
+        ckpt = read_checkpoint(path, allow_pickle=True)  # our own file: RNG states need pickling
+    except FasrnetError as exc:
+        print(f"warning: {exc}; starting pretraining over", file=sys.stderr, flush=True)
+        return None
+    return ckpt if isinstance(ckpt, dict) and ckpt.get("config") == config else None
+
+
+def _pretrain_into(work: Path, name: str, params: Params, stores: list[CropIndex], config: dict[str, Any],
+                   progress: bool, stop_after_epoch: int | None) -> dict[str, Any]:
+    """Pretrain in ``work`` (resuming its ``pretrain_state.pt``); writes ``work/name`` when done."""
+    bp = params.backbone
+    codec = HeatmapCodec.from_params(params.heatmap)
+    device = pick_device(params.train.device)
+    state_path = work / "pretrain_state.pt"
+    items = [(s, i) for s in range(len(stores)) for i in range(len(stores[s]))]
+
+    seed_everything(bp.seed)  # python and numpy too: their states go into the checkpoint
+    model = build_hrnet(params.model.backbone_width, arch=params.model.backbone_arch).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=bp.lr)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(bp.lr_steps), gamma=0.1)
     history: list[dict[str, Any]] = []
     start = 0
-    if state_path.exists():
-        ckpt = load_checkpoint(state_path)
-        if ckpt.get("config") == config:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            set_rng_state(ckpt["rng"])
-            history, start = ckpt["history"], ckpt["epoch"]
+    ckpt = _read_state(state_path, config)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        set_rng_state(ckpt["rng"])
+        history, start = ckpt["history"], ckpt["epoch"]
     for epoch in range(start, bp.epochs):
         t0 = time.perf_counter()
         model.train()
@@ -101,19 +135,20 @@ def pretrain_backbone(params: Params, datasets: list[str] | None = None, progres
             total += loss.item() * len(chosen)
             bar.set_postfix(loss=f"{loss.item():.3e}")
         scheduler.step()
-        history.append({"epoch": epoch + 1, "loss": total / len(items), "seconds": round(time.perf_counter() - t0, 3)})
-        save_checkpoint(state_path, {"epoch": epoch + 1, "config": config, "model": model.state_dict(),
+        history.append({"epoch": epoch + 1, "loss": total / len(items)})
+        seconds = time.perf_counter() - t0  # printed, never stored: outputs stay byte-identical
+        save_torch(state_path, {"epoch": epoch + 1, "config": config, "model": model.state_dict(),
                                      "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                                      "rng": rng_state(), "history": history})
         if progress:
-            print(f"pretrain-backbone: epoch {epoch + 1}/{bp.epochs} loss {history[-1]['loss']:.4e}", flush=True)
+            print(f"pretrain-backbone: epoch {epoch + 1}/{bp.epochs} loss {history[-1]['loss']:.4e} "
+                  f"({seconds:.1f} s)", flush=True)
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < bp.epochs:
             return {"stopped_at": epoch + 1, "history": history}
     # A bare state dict in the official key layout, like pose_hrnet_w48_384x288.pth.
-    save_checkpoint(out, {k: v.detach().cpu() for k, v in model.state_dict().items()})
-    write_text(out.parent / "pretrain_log.csv",
-               "epoch,loss,seconds\n" + "".join(f"{h['epoch']},{h['loss']},{h['seconds']}\n" for h in history))
-    return {"checkpoint": str(out), "crops": len(items), "history": history}
+    save_torch(work / name, {k: v.detach().cpu() for k, v in model.state_dict().items()})
+    write_text(work / "pretrain_log.csv", "epoch,loss\n" + "".join(f"{h['epoch']},{h['loss']}\n" for h in history))
+    return {"crops": len(items), "history": history}
 
 
 def adopt_checkpoint(params: Params) -> str:
@@ -121,7 +156,7 @@ def adopt_checkpoint(params: Params) -> str:
     (any accepted layout), check that it loads strictly into HRNet-W``model.backbone_width``, and write it in
     the official key layout to ``backbone.checkpoint`` (the file every later stage reads)."""
     from fasrnet.data.download import load_manifest
-    from fasrnet.models.hrnet import load_state_into, normalize_state_dict, read_checkpoint
+    from fasrnet.models.hrnet import load_state_into, normalize_state_dict
 
     if not params.download.weights:
         raise FasrnetError("download.weights is empty: name the checkpoint to use (e.g. hrnet_w48_mmpose1)")
@@ -134,5 +169,5 @@ def adopt_checkpoint(params: Params) -> str:
     state = normalize_state_dict(read_checkpoint(source), source=str(source))
     model = build_hrnet(params.model.backbone_width, arch=params.model.backbone_arch)
     load_state_into(model, state, source=str(source))
-    save_checkpoint(params.backbone.checkpoint, {k: v.detach().cpu() for k, v in model.state_dict().items()})
+    save_torch(params.backbone.checkpoint, {k: v.detach().cpu() for k, v in model.state_dict().items()})
     return f"{source} -> {params.backbone.checkpoint}"

@@ -291,15 +291,25 @@ def _crops(args: argparse.Namespace, params: Params) -> int:
     from fasrnet import paths
     from fasrnet.data.crops import build_crops
     from fasrnet.models.heatmap import HeatmapCodec
+    from fasrnet.resume import stage_params
 
     _check_dataset(params, args.dataset)
+    if args.out and len(args.split) > 1:
+        raise FasrnetError("--out takes one --split")
     for split in args.split:
-        stats = build_crops(paths.dataset_dir(params, args.dataset), split,
-                            args.out or paths.crops_dir(args.dataset, split),
-                            HeatmapCodec.from_params(params.heatmap), params.crops)
+        out = args.out or paths.crops_dir(args.dataset, split)
+        stats = build_crops(paths.dataset_dir(params, args.dataset), split, out,
+                            HeatmapCodec.from_params(params.heatmap), params.crops,
+                            stamp=stage_params(params, "crops"),
+                            stage_out=None if args.out else paths.CROPS / args.dataset)
         print(f"crops {args.dataset}/{split}: {stats['crops']} crops of {stats['persons']} persons "
-              f"in {stats['videos']} videos")
+              f"in {stats['videos']} videos" + _state_note(stats["state"], out))
     return 0
+
+
+def _state_note(state: str, out: Path) -> str:
+    """How a resumable stage went (docs/resume.md): up to date, resumed, or (re)built from scratch."""
+    return {"current": f"; {out} is up to date", "resume": "; resumed the partial work"}.get(state, "")
 
 
 def _add_crops(sub: argparse._SubParsersAction) -> None:
@@ -317,7 +327,11 @@ def _pretrain_backbone(args: argparse.Namespace, params: Params) -> int:
 
     set_threads(args.threads)
     result = pretrain_backbone(params, args.datasets)
-    print(f"pretrain-backbone: wrote {result['checkpoint']} ({result['crops']} crops per epoch)")
+    if result["state"] == "current":
+        print(f"pretrain-backbone: {Path(result['checkpoint']).parent} is up to date")
+        return 0
+    print(f"pretrain-backbone: wrote {result['checkpoint']} ({result['crops']} crops per epoch)"
+          + _state_note(result["state"], Path(result["checkpoint"]).parent))
     return 0
 
 
@@ -333,6 +347,7 @@ def _extract(args: argparse.Namespace, params: Params) -> int:
     from fasrnet import paths
     from fasrnet.backbone import load_frozen_backbone
     from fasrnet.features import extract, file_digest
+    from fasrnet.resume import stage_params
     from fasrnet.runtime import pick_device, set_threads
 
     _check_dataset(params, args.dataset)
@@ -340,12 +355,15 @@ def _extract(args: argparse.Namespace, params: Params) -> int:
     backbone = load_frozen_backbone(params)
     ident = f"{params.backbone.checkpoint} sha256:{file_digest(params.backbone.checkpoint)[:16]}"
     for split in args.split:
-        stats = extract(paths.crops_dir(args.dataset, split), paths.features_dir(args.dataset, split), backbone,
+        out = paths.features_dir(args.dataset, split)
+        stats = extract(paths.crops_dir(args.dataset, split), out, backbone,
                         pick_device(params.extract.device), params.extract.batch_size,
-                        flip=params.heatmap.flip_test and split != "train", backbone_id=ident)
+                        flip=params.heatmap.flip_test and split != "train", backbone_id=ident,
+                        stamp=stage_params(params, "extract"), stage_out=paths.FEATURES / args.dataset)
         rate = stats["crops_per_second"]
         print(f"extract {args.dataset}/{split}: {stats['crops']} crops"
-              + (f", {rate} crops/s" if rate else ", already complete"))
+              + (f", {stats['extracted_now']} extracted in {stats['seconds']} s ({rate} crops/s)" if rate else "")
+              + _state_note(stats["state"], out))
     return 0
 
 
@@ -362,12 +380,17 @@ def _train(args: argparse.Namespace, params: Params) -> int:
     from fasrnet.train import Trainer, resolve_run
 
     set_threads(args.threads)
-    result = Trainer(params, resolve_run(params, args.run), out_dir=args.out).run()
+    trainer = Trainer(params, resolve_run(params, args.run), out_dir=args.out)
+    result = trainer.run()
     if result.get("rank", 0) != 0:  # under torchrun only rank 0 reports
+        return 0
+    if result["state"] == "current":
+        print(f"train {args.run}: {trainer.out_dir} is up to date")
         return 0
     last = result["history"][-1] if result["history"] else {}
     print(f"train {args.run}: {result['epochs']} epochs, final loss {last.get('loss', float('nan')):.4e}"
-          + ("" if last.get("val_map") is None else f", val mAP {last['val_map']:.2f}"))
+          + ("" if last.get("val_map") is None else f", val mAP {last['val_map']:.2f}")
+          + _state_note(result["state"], trainer.out_dir))
     return 0
 
 

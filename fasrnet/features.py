@@ -7,15 +7,18 @@ and its heatmaps, stored as fp16 in shards aligned with the crop shards (``feat`
 ``heatmap``: (3, 17, h, w)). With ``flip`` (the flip test, val/test) the mirrored crops' outputs are stored too
 (``feat_flip``, ``heatmap_flip``).
 
-Resumable: a killed run continues at the first shard without its ``done`` marker; a half-written shard is never
-read (:mod:`fasrnet.shards`). ``features.json`` (written last) records the backbone and crop store it came from.
+Resumable: the store is built in a work directory and swapped in when complete (docs/resume.md); a killed run
+continues at the first shard without its ``done`` marker, a half-written shard is never read (:mod:`fasrnet.shards`).
+``features.json`` (written last) records the backbone and crop store it came from; ``fingerprint.json`` what made
+it (params, the crop store's digest, the backbone's weights, the code).
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +27,7 @@ from tqdm import tqdm
 from fasrnet.data.crops import CropIndex
 from fasrnet.io import write_json
 from fasrnet.models.hrnet import HRNet
+from fasrnet.resume import Unit, file_sha256, make_fingerprint, module_digest, store_digest, work_dir_for
 from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter
 
 #: ImageNet normalisation of RGB inputs in [0, 1] (HRNet/DCPose).
@@ -59,18 +63,41 @@ def prepare_backbone(backbone: HRNet, device: torch.device) -> HRNet:
 
 
 def file_digest(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_sha256(path)
+
+
+def _features_complete(directory: Path) -> bool:
+    return (directory / "features.json").is_file()
 
 
 def extract(crop_dir: str | Path, out_dir: str | Path, backbone: HRNet, device: torch.device, batch_size: int,
-            flip: bool = False, backbone_id: str = "", progress: bool = True) -> dict[str, float]:
-    """Run ``backbone`` over every crop of ``crop_dir`` into the feature store ``out_dir``."""
+            flip: bool = False, backbone_id: str = "", progress: bool = True, *,
+            stamp: Mapping[str, Any] | None = None, stage_out: str | Path | None = None) -> dict[str, Any]:
+    """Run ``backbone`` over every crop of ``crop_dir`` into the feature store ``out_dir``, through a work
+    directory (:mod:`fasrnet.resume`): up to date when ``out_dir``'s fingerprint (``stamp``: the stage's params
+    values; the crop store's digest; the backbone's weights; the code) matches, else resumed or started over."""
+    crop_dir, out_dir = Path(crop_dir), Path(out_dir)
     crops = CropIndex.open(crop_dir)
-    out_dir = Path(out_dir)
+    fingerprint = make_fingerprint("extract", stamp or {}, {"crops": store_digest(crop_dir)},
+                                   backbone=module_digest(backbone), batch_size=batch_size, flip=flip,
+                                   device=device.type)
+    unit = Unit(out_dir, work_dir_for(out_dir, stage_out), fingerprint)
+    state = unit.open(_features_complete)
+    if state == "current":
+        return {"crops": len(crops), "extracted_now": 0, "seconds": 0.0, "crops_per_second": None, "state": state}
+    stats = _extract_into(crops, unit.work, backbone, device, batch_size, flip, progress)
+    write_json(unit.work / "features.json", {
+        "crops": str(crop_dir), "backbone": backbone_id, "channels": backbone.out_channels,
+        "joints": backbone.num_joints, "heatmap_size": [s // 4 for s in crops.info["input_size"]], "flip": flip,
+        "dtype": "float16", "count": len(crops),
+    }, indent=1)  # no timings or resume counts: identical runs give identical bytes
+    unit.commit()
+    return {**stats, "state": state}
+
+
+def _extract_into(crops: CropIndex, out_dir: Path, backbone: HRNet, device: torch.device, batch_size: int,
+                  flip: bool, progress: bool) -> dict[str, Any]:
+    """Fill the feature store ``out_dir`` from its first unfinished shard; returns counts and timing."""
     n, t = len(crops), 3
     h, w = (s // 4 for s in crops.info["input_size"])
     c, j = backbone.out_channels, backbone.num_joints
@@ -85,10 +112,25 @@ def extract(crop_dir: str | Path, out_dir: str | Path, backbone: HRNet, device: 
     bar = tqdm(total=n, initial=done_before, desc=f"extract {crops.info['dataset']}/{crops.info['split']}",
                unit="crop", disable=not progress)
     t0 = time.perf_counter()
-    for shard in range(start, writer.num_shards):
+    with bar:  # closed on errors too, so an error message starts a line of its own
+        _extract_shards(crops, writer, range(start, writer.num_shards), backbone, device, batch_size, flip, bar)
+    seconds = time.perf_counter() - t0
+    done_now = n - done_before
+    return {
+        "crops": n,
+        "extracted_now": done_now,
+        "seconds": round(seconds, 3),
+        "crops_per_second": round(done_now / seconds, 2) if done_now and seconds > 0 else None,
+    }
+
+
+def _extract_shards(crops: CropIndex, writer: ShardWriter, shards: range, backbone: HRNet, device: torch.device,
+                    batch_size: int, flip: bool, bar: tqdm) -> None:
+    """Run the backbone over the crops of ``shards`` (and their mirror images with ``flip``), shard by shard."""
+    for shard in shards:
         rng = writer.shard_range(shard)
         images = crops.images.get_many("images", np.arange(rng.start, rng.stop))
-        out: dict[str, list[np.ndarray]] = {k: [] for k in fields}
+        out: dict[str, list[np.ndarray]] = {k: [] for k in writer.fields}
         for s in range(0, len(images), batch_size):
             batch = torch.from_numpy(images[s:s + batch_size])
             feat, hm = run_backbone(backbone, batch, device)
@@ -100,20 +142,6 @@ def extract(crop_dir: str | Path, out_dir: str | Path, backbone: HRNet, device: 
                 out["heatmap_flip"].append(hm)
             bar.update(len(batch))
         writer.write_shard(shard, {k: np.concatenate(v) for k, v in out.items()})
-    bar.close()
-    seconds = time.perf_counter() - t0
-    done_now = n - done_before
-    stats = {
-        "crops": n,
-        "extracted_now": done_now,
-        "seconds": round(seconds, 3),
-        "crops_per_second": round(done_now / seconds, 2) if done_now and seconds > 0 else None,
-    }
-    write_json(out_dir / "features.json", {
-        "crops": str(crop_dir), "backbone": backbone_id, "channels": c, "joints": j, "heatmap_size": [h, w],
-        "flip": flip, "dtype": "float16", **stats,
-    }, indent=1)
-    return stats
 
 
 class FeatureStore:

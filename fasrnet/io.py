@@ -5,10 +5,13 @@ always replaced, never modified in place)."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
+import sys
 import tempfile
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,8 @@ def _umask() -> int:
     return mask
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Persist a rename in ``path`` (best effort: some file systems refuse directory fsync)."""
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -61,6 +65,30 @@ def write_bytes(path: str | Path, data: bytes) -> None:
             os.fsync(f.fileno())
 
 
+def _canonical(obj: Any) -> Any:
+    """A copy of ``obj``'s containers with every string interned. Pickle memoizes by object identity, so equal
+    objects built differently (fresh, or loaded from a checkpoint) would pickle to different bytes; after this,
+    equal strings are one object and no container is shared. Tensors and arrays are kept as they are."""
+    if type(obj) in (dict, OrderedDict):
+        return type(obj)((_canonical(k), _canonical(v)) for k, v in obj.items())
+    if type(obj) in (list, tuple):
+        return type(obj)(_canonical(v) for v in obj)
+    if type(obj) is str:
+        return sys.intern(obj)
+    return obj
+
+
+def save_torch(path: str | Path, obj: Any) -> None:
+    """``torch.save`` ``obj`` to ``path`` atomically and reproducibly: equal objects give equal bytes. Saved to
+    memory, since saving to a file names the zip archive's records after that (temporary) file; and through
+    :func:`_canonical`, so how the object came about does not change the pickle."""
+    import torch  # the torch stages only
+
+    buf = io.BytesIO()
+    torch.save(_canonical(obj), buf)
+    write_bytes(path, buf.getvalue())
+
+
 def write_text(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     write_bytes(path, text.encode("utf-8"))
@@ -72,6 +100,19 @@ def write_json(path: str | Path, obj: Any, indent: int | None = None) -> None:
     write_text(path, json.dumps(obj, indent=indent, separators=separators) + "\n")
 
 
+def remove_leftovers_beside(target: Path) -> None:
+    """Delete what killed atomic writes and swaps left beside ``target`` (``.<name>.*.tmp*``, ``.<name>.*.old``),
+    so they never pile up inside a stage's output directory."""
+    if not target.parent.is_dir():
+        return
+    for pattern in (f".{target.name}.*.tmp*", f".{target.name}.*.old"):
+        for path in target.parent.glob(pattern):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Build a directory in a temporary sibling and swap it in only when the block succeeds.
@@ -81,6 +122,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers_beside(path)  # of an earlier, killed build of this directory
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:
@@ -94,6 +136,6 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         os.rmdir(old)
         os.replace(path, old)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -45,6 +45,31 @@ def _shard_name(k: int) -> str:
     return f"shard-{k:05d}"
 
 
+@dataclass(frozen=True)
+class Layout:
+    """What ``store.json`` records."""
+
+    fields: dict[str, Field]
+    shard_size: int
+    total: int
+
+
+def read_layout(meta: Path) -> Layout:
+    """Parse ``store.json``: ``fields`` (name → :class:`Field`), ``shard_size``, ``total``; a file that is not
+    JSON or lacks a field is a :class:`ShardStoreError` naming it."""
+    try:
+        raw = json.loads(meta.read_text())
+        fields = {str(k): Field(tuple(int(d) for d in v["shape"]), str(np.dtype(v["dtype"])))
+                  for k, v in raw["fields"].items()}
+        shard_size, total = int(raw["shard_size"]), int(raw["total"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ShardStoreError(f"{meta}: corrupt store layout ({type(exc).__name__}: {exc}); "
+                              "delete the store and re-run the stage that writes it") from None
+    if shard_size < 1 or total < 0:
+        raise ShardStoreError(f"{meta}: corrupt store layout (shard_size {shard_size}, total {total})")
+    return Layout(fields, shard_size, total)
+
+
 class ShardWriter:
     """Writes items shard by shard. ``write_shard(k, arrays)`` is atomic per shard; ``is_done(k)`` lets a
     resumed run skip finished shards."""
@@ -64,7 +89,10 @@ class ShardWriter:
         }
         meta = self.dir / "store.json"
         if meta.exists():
-            old = json.loads(meta.read_text())
+            try:
+                old = json.loads(meta.read_text())
+            except ValueError:  # a torn or garbage layout describes nothing reusable
+                old = None
             if old != layout:
                 # Another layout (other params): nothing of the old store can be reused.
                 for p in self.dir.glob("shard-*"):
@@ -107,10 +135,8 @@ class ShardReader:
         meta = self.dir / "store.json"
         if not meta.exists():
             raise ShardStoreError(f"{self.dir}: not a shard store (store.json missing); run the stage that writes it")
-        layout = json.loads(meta.read_text())
-        self.fields = {k: Field(tuple(v["shape"]), v["dtype"]) for k, v in layout["fields"].items()}
-        self.shard_size = int(layout["shard_size"])
-        self.total = int(layout["total"])
+        layout = read_layout(meta)
+        self.fields, self.shard_size, self.total = layout.fields, layout.shard_size, layout.total
         num_shards = (self.total + self.shard_size - 1) // self.shard_size
         missing = [k for k in range(num_shards) if not (self.dir / f"{_shard_name(k)}.done.json").exists()]
         if missing:
@@ -126,8 +152,23 @@ class ShardReader:
     def _array(self, k: int, name: str) -> np.ndarray:
         key = (k, name)
         if key not in self._maps:
-            self._maps[key] = np.load(self.dir / f"{_shard_name(k)}.{name}.npy", mmap_mode="r")
+            self._maps[key] = self._open(k, name)
         return self._maps[key]
+
+    def _open(self, k: int, name: str) -> np.ndarray:
+        """Memory-map one shard's field, checked against the layout (a torn or garbage file is an error)."""
+        path = self.dir / f"{_shard_name(k)}.{name}.npy"
+        field = self.fields[name]
+        n = min(self.shard_size, self.total - k * self.shard_size)
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise ShardStoreError(f"{path}: corrupt shard ({exc}); delete the store and re-run the stage "
+                                  "that writes it") from None
+        if arr.shape != (n, *field.shape) or arr.dtype != np.dtype(field.dtype):
+            raise ShardStoreError(f"{path}: corrupt shard (shape {arr.shape} {arr.dtype}, store.json says "
+                                  f"{(n, *field.shape)} {field.dtype}); delete the store and re-run the stage")
+        return arr
 
     def get(self, name: str, index: int) -> np.ndarray:
         if not 0 <= index < self.total:

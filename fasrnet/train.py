@@ -11,7 +11,10 @@ official code's way); everything else is the same code.
 
 Outputs in ``models/<run>/``: ``checkpoint.pt`` (last epoch, resumable), ``head.pt`` (final weights and the run's
 configuration, written when the run completes), ``train_log.csv`` (epoch, lr, loss, val mAP) for DVC plots and
-``run.json`` (the resolved run and its setting: dataset, variant, alpha, seed, backbone, input size, device).
+``run.json`` (the resolved run and its setting: dataset, variant, alpha, seed, backbone, input size, device) and
+``fingerprint.json`` (what made the run). They are written in ``models/.<run>.partial/`` and swapped in when the run
+completes; a kill leaves the earlier output in place and the next run resumes there (docs/resume.md). No file holds
+timings (the epochs' seconds are printed), so identical runs write identical bytes.
 
 Several processes (DDP): ``torchrun --nproc_per_node N -m -- fasrnet train --run NAME`` (without the ``--``,
 torchrun's own parser rejects ``--run`` as an ambiguous abbreviation of its ``--run-path``). torchrun's
@@ -35,6 +38,7 @@ import csv
 import difflib
 import io
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -51,16 +55,17 @@ from fasrnet.data.posetrack import read_split
 from fasrnet.errors import FasrnetError
 from fasrnet.evaluate import evaluate_videos
 from fasrnet.features import FeatureStore, prepare_backbone, run_backbone
-from fasrnet.io import write_json, write_text
+from fasrnet.io import save_torch, write_json, write_text
 from fasrnet.models.fasrnet import FaSRnetHead, get_variant
 from fasrnet.models.heatmap import HeatmapCodec
-from fasrnet.models.hrnet import HRNet
+from fasrnet.models.hrnet import HRNet, read_checkpoint
 from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import Params
 from fasrnet.predict import predict_store
-from fasrnet.runtime import load_checkpoint, pick_device, rng_state, save_checkpoint, set_rng_state
+from fasrnet.resume import Unit, file_sha256, make_fingerprint, stage_params, store_digest, tree_digest, work_dir_for
+from fasrnet.runtime import pick_device, rng_state, seed_everything, set_rng_state
 
-LOG_COLUMNS = ("epoch", "lr", "loss", "val_map", "seconds")
+LOG_COLUMNS = ("epoch", "lr", "loss", "val_map")  # no timings: identical runs give identical logs
 # How long ranks wait for each other (rank 0's validation and checkpoint included) before the group fails.
 DIST_TIMEOUT = timedelta(hours=1)
 
@@ -215,8 +220,13 @@ def _log_csv(history: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def _run_complete(directory: Path) -> bool:
+    return all((directory / name).is_file() for name in ("head.pt", "run.json", "train_log.csv"))
+
+
 class Trainer:
-    """Trains one run; ``run()`` resumes from ``checkpoint.pt`` when it matches the run's configuration."""
+    """Trains one run; ``run()`` does nothing when ``out_dir`` is up to date, else resumes from the work
+    directory's ``checkpoint.pt`` when it matches the run's fingerprint and configuration."""
 
     def __init__(self, params: Params, run: RunConfig, out_dir: str | Path | None = None,
                  progress: bool = True, device: torch.device | None = None, dist: DistEnv | None = None):
@@ -238,8 +248,40 @@ class Trainer:
         get_variant(run.variant)
 
     @property
+    def work_dir(self) -> Path:
+        """Where the run trains until it completes (docs/resume.md); ``out_dir`` is replaced only then."""
+        return work_dir_for(self.out_dir)
+
+    @property
     def checkpoint_path(self) -> Path:
-        return self.out_dir / "checkpoint.pt"
+        return self.work_dir / "checkpoint.pt"
+
+    def _unit(self, config: dict[str, Any]) -> Unit:
+        """The run's output and what makes it: the stage's params, the caches and dataset, the code."""
+        ds, p = self.run_cfg.dataset, self.params
+        inputs = {"features": store_digest(paths.FEATURES / ds), "crops": store_digest(paths.CROPS / ds),
+                  "dataset": tree_digest(paths.dataset_dir(p, ds))}
+        if p.train.online_backbone:  # the backbone runs inside the loop, not only through the feature cache
+            inputs["backbone"] = file_sha256(p.backbone.checkpoint)
+        group = p.runs[self.run_cfg.name].group
+        stamp = stage_params(p, f"train_{group}", self.run_cfg.name)
+        return Unit(self.out_dir, self.work_dir, make_fingerprint("train", stamp, inputs, config=config))
+
+    def _resumable_checkpoint(self, config: dict[str, Any]) -> dict[str, Any] | None:
+        """The work directory's checkpoint when it is of this configuration; an unreadable one is reported in
+        one line and the run starts over (it is rewritten after the first epoch)."""
+        path = self.checkpoint_path
+        if not path.exists():
+            return None
+        try:
+            ckpt = read_checkpoint(path, allow_pickle=True)  # our own file: RNG states need pickling
+            ok = isinstance(ckpt, dict) and ckpt.get("config") == config and all(
+                k in ckpt for k in ("model", "optimizer", "scheduler", "rng", "history", "epoch"))
+        except FasrnetError as exc:
+            if self.dist.is_main:
+                print(f"warning: {exc}; starting the run over", file=sys.stderr, flush=True)
+            return None
+        return ckpt if ok else None
 
     def _config(self) -> dict[str, Any]:
         """Everything that changes the result; a checkpoint of another configuration is not resumed."""
@@ -304,25 +346,32 @@ class Trainer:
         tp = self.params.train
         ddp = self.dist.distributed
         main = self.dist.is_main
-        torch.manual_seed(self.run_cfg.seed)
+        seed_everything(self.run_cfg.seed)  # python and numpy too: their states go into the checkpoint
         head = build_head_for(self.params, self.run_cfg, self.channels).to(self.device)
         optimizer = torch.optim.Adam(head.parameters(), lr=tp.lr)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(tp.lr_steps), gamma=tp.lr_factor)
         history: list[dict[str, Any]] = []
         start = 0
         config = self._config()
-        if self.checkpoint_path.exists():
-            ckpt = load_checkpoint(self.checkpoint_path)
-            if ckpt.get("config") == config:
-                head.load_state_dict(ckpt["model"])
-                optimizer.load_state_dict(ckpt["optimizer"])
-                scheduler.load_state_dict(ckpt["scheduler"])
-                set_rng_state(ckpt["rng"])
-                history = ckpt["history"]
-                start = ckpt["epoch"]
+        unit = self._unit(config)
+        if unit.is_current(_run_complete):  # every rank sees the same output; nothing is written
+            return {"run": self.run_cfg.name, "epochs": tp.epochs, "history": [], "state": "current",
+                    **({"rank": self.dist.rank} if ddp else {})}
+        state = unit.open(_run_complete) if main else "resume"
+        if ddp:  # the other ranks read the work directory only once rank 0 has prepared it
+            import torch.distributed as dist
+
+            dist.barrier()
+        ckpt = self._resumable_checkpoint(config)
+        if ckpt is not None:
+            head.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            set_rng_state(ckpt["rng"])
+            history = ckpt["history"]
+            start = ckpt["epoch"]
         model: torch.nn.Module = head  # what the steps run; checkpoints always hold the bare head's weights
         if ddp:
-            import torch.distributed as dist
             from torch.nn.parallel import DistributedDataParallel
 
             # Same seed, so same initial weights everywhere; DDP broadcasts rank 0's anyway.
@@ -358,15 +407,15 @@ class Trainer:
             if main and tp.val_every and ((epoch + 1) % tp.val_every == 0 or epoch + 1 == tp.epochs):
                 val = self._val(head)
             history.append({"epoch": epoch + 1, "lr": lr, "loss": total / max(count, 1),
-                            "val_map": None if val is None else round(val, 6),
-                            "seconds": round(time.perf_counter() - t0, 3)})
+                            "val_map": None if val is None else round(val, 6)})
+            seconds = time.perf_counter() - t0  # printed, never stored: outputs stay byte-identical
             if main:
-                save_checkpoint(self.checkpoint_path, {
+                save_torch(self.checkpoint_path, {
                     "epoch": epoch + 1, "config": config, "model": head.state_dict(),
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state(),
                     "history": history,
                 })
-                write_text(self.out_dir / "train_log.csv", _log_csv(history))
+                write_text(self.work_dir / "train_log.csv", _log_csv(history))
             if ddp:  # the other ranks wait here for rank 0's validation and checkpoint, and learn its val mAP
                 shared = [history[-1]["val_map"]]
                 dist.broadcast_object_list(shared, src=0)
@@ -374,25 +423,25 @@ class Trainer:
                 dist.barrier()
             if self.progress:
                 print(f"{self.run_cfg.name}: epoch {epoch + 1}/{tp.epochs} loss {history[-1]['loss']:.4e}"
-                      + ("" if val is None else f" val mAP {val:.2f}"), flush=True)
+                      + ("" if val is None else f" val mAP {val:.2f}") + f" ({seconds:.1f} s)", flush=True)
             if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < tp.epochs:
                 return {"stopped_at": epoch + 1, "history": history, **({"rank": self.dist.rank} if ddp else {})}
+        summary = {"run": self.run_cfg.name, "epochs": tp.epochs, "history": history, "state": state}
+        if main:
+            self._write_final(head, config, history)
+            unit.commit()
         if ddp:
-            summary = {"run": self.run_cfg.name, "epochs": tp.epochs, "history": history, "rank": self.dist.rank}
-            if main:
-                self._write_final(head, config, history)
-            dist.barrier()  # nobody leaves (and tears the group down) before head.pt and run.json are written
-            return summary
-        self._write_final(head, config, history)
-        return {"run": self.run_cfg.name, "epochs": tp.epochs, "history": history}
+            dist.barrier()  # nobody leaves (and tears the group down) before the run's output is in place
+            summary["rank"] = self.dist.rank
+        return summary
 
     def _write_final(self, head: FaSRnetHead, config: dict[str, Any], history: list[dict[str, Any]]) -> None:
         tp = self.params.train
-        save_checkpoint(self.out_dir / "head.pt", {
+        save_torch(self.work_dir / "head.pt", {
             "run": asdict(self.run_cfg), "channels": self.channels, "config": config, "model": head.state_dict(),
         })
-        write_text(self.out_dir / "train_log.csv", _log_csv(history))
-        write_json(self.out_dir / "run.json", {
+        write_text(self.work_dir / "train_log.csv", _log_csv(history))
+        write_json(self.work_dir / "run.json", {
             **asdict(self.run_cfg),
             "backbone": f"HRNet-W{self.params.model.backbone_width}"
                         + ("" if self.params.model.backbone_arch == "standard" else f" ({self.params.model.backbone_arch})"),
@@ -400,7 +449,6 @@ class Trainer:
             "device": self.device.type.upper(),
             "online_backbone": tp.online_backbone,
             "epochs": tp.epochs,
-            "train_seconds": round(sum(h["seconds"] for h in history), 3),
             "final_loss": history[-1]["loss"] if history else None,
             "val_map": history[-1]["val_map"] if history else None,
             **({"world_size": self.dist.world_size} if self.dist.distributed else {}),
@@ -412,11 +460,15 @@ def load_head(params: Params, run_name: str, device: torch.device) -> FaSRnetHea
     path = paths.run_dir(run_name) / "head.pt"
     if not path.exists():
         raise FasrnetError(f"{path}: no trained head; run `fasrnet train --run {run_name}` first")
-    ckpt = load_checkpoint(path)
-    run = RunConfig(**ckpt["run"])
-    m = ckpt["config"]["model"]  # the architecture it was trained with, whatever params say now
-    head = FaSRnetHead(ckpt["channels"], variant=run.variant, srm_dilations=tuple(m["srm_dilations"]),
-                       offset_conv=m["offset_conv"], init_std=m["init_std"],
-                       dcn_backend=params.model.dcn_backend)  # numerically equivalent paths: a runtime choice
-    head.load_state_dict(ckpt["model"])
+    ckpt = read_checkpoint(path, allow_pickle=True)  # written by `fasrnet train`: a trusted file
+    try:
+        run = RunConfig(**ckpt["run"])
+        m = ckpt["config"]["model"]  # the architecture it was trained with, whatever params say now
+        head = FaSRnetHead(ckpt["channels"], variant=run.variant, srm_dilations=tuple(m["srm_dilations"]),
+                           offset_conv=m["offset_conv"], init_std=m["init_std"],
+                           dcn_backend=params.model.dcn_backend)  # numerically equivalent paths: a runtime choice
+        head.load_state_dict(ckpt["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise FasrnetError(f"{path}: corrupt head checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+                           f"re-run `fasrnet train --run {run_name}`") from None
     return head.to(device).eval()

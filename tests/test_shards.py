@@ -52,3 +52,31 @@ def test_wrong_shape_is_rejected(tmp_path):
     w = ShardWriter(tmp_path, FIELDS, shard_size=4, total=4)
     with pytest.raises(ValueError, match="expected shape"):
         w.write_shard(0, {"x": np.zeros((4, 3, 3)), "y": np.zeros(4)})
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"fields": {}}', '{"fields": {"x": {"shape": [2]}}, '
+                                  '"shard_size": 4, "total": 4}', "[]"])
+def test_corrupt_store_json_is_an_error_naming_it(tmp_path, text):
+    (tmp_path / "store.json").write_text(text)
+    with pytest.raises(ShardStoreError, match=r"store\.json: corrupt store layout"):
+        ShardReader(tmp_path)
+    w = ShardWriter(tmp_path, FIELDS, shard_size=4, total=4)  # a writer just starts the store over
+    assert w.first_incomplete() == 0
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "other shape"])
+def test_corrupt_shard_is_an_error_naming_it(tmp_path, damage):
+    rng = np.random.default_rng(0)
+    w = ShardWriter(tmp_path, FIELDS, shard_size=4, total=4)
+    w.write_shard(0, _arrays(rng, 4))
+    path = tmp_path / "shard-00000.x.npy"
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:-10])
+    elif damage == "garbage":
+        path.write_bytes(b"garbage")
+    else:
+        np.save(path, np.zeros((3, 2, 3), dtype="float16"))
+    reader = ShardReader(tmp_path)
+    with pytest.raises(ShardStoreError, match=r"shard-00000\.x\.npy: corrupt shard"):
+        reader.get("x", 0)
+    assert reader.get("y", 0) is not None  # the other field is fine

@@ -18,15 +18,19 @@ Output directory (``data/crops/<dataset>/<split>/``):
   ``joints_vis`` (17,) training weights (train only; zeros elsewhere);
 - ``index.json``: dataset, split, annotation format, videos (name, annotation file, frame image paths), counts.
   Written last: a store without it is incomplete.
+- ``fingerprint.json``: what made the store (params, dataset tree, code); the store is built in a work
+  directory and swapped in when complete (docs/resume.md).
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -37,6 +41,7 @@ from fasrnet.data.posetrack import FLIP_PAIRS, NUM_KEYPOINTS, Video, detect_form
 from fasrnet.errors import FasrnetError, InputFormatError
 from fasrnet.io import atomic_path, write_json
 from fasrnet.models.heatmap import HeatmapCodec, apply_affine
+from fasrnet.resume import Unit, make_fingerprint, tree_digest, work_dir_for
 from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter
 
 if TYPE_CHECKING:
@@ -259,12 +264,41 @@ def person_boxes(dataset_dir: Path, split: str, videos: list[Video], p: CropsPar
     return detection_boxes(videos, det, p.det_score_threshold)
 
 
+def crops_fingerprint(dataset_dir: Path, split: str, codec: HeatmapCodec, p: CropsParams,
+                      stamp: Mapping[str, Any]) -> dict[str, Any]:
+    """What makes one split's crops: the stage's params (``stamp``), the dataset tree, the split, the code."""
+    return make_fingerprint("crops", stamp, {"dataset": tree_digest(dataset_dir)}, split=split,
+                            crops=p.model_dump(mode="json"), codec=asdict(codec))
+
+
+def _crops_complete(directory: Path) -> bool:
+    return (directory / "index.json").is_file() and (directory / "index.npz").is_file()
+
+
 def build_crops(dataset_dir: str | Path, split: str, out_dir: str | Path, codec: HeatmapCodec,
-                p: CropsParams, progress: bool = True) -> dict[str, int]:
-    """Write the crop store of one split; resumes at the first unfinished shard. Returns counts."""
+                p: CropsParams, progress: bool = True, *, stamp: Mapping[str, Any] | None = None,
+                stage_out: str | Path | None = None) -> dict[str, Any]:
+    """Write the crop store of one split into ``out_dir`` through a work directory (:mod:`fasrnet.resume`):
+    up to date when ``out_dir``'s fingerprint matches, else resumed at the first unfinished shard of a matching
+    work directory, or started over. ``stamp``: the stage's params values; ``stage_out``: the declared stage
+    output holding ``out_dir`` (the work directory goes beside it). Returns counts and ``state``."""
     if split not in SPLITS:
         raise FasrnetError(f"split must be one of {SPLITS}, got {split!r}")
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
+    unit = Unit(out_dir, work_dir_for(out_dir, stage_out),
+                crops_fingerprint(dataset_dir, split, codec, p, stamp or {}))
+    state = unit.open(_crops_complete)
+    if state == "current":
+        info = CropIndex.open(out_dir).info
+        return {"crops": info["count"], "persons": info["persons"], "videos": len(info["videos"]), "state": state}
+    stats = _write_crops(dataset_dir, split, unit.work, codec, p, progress)
+    unit.commit()
+    return {**stats, "state": state}
+
+
+def _write_crops(dataset_dir: Path, split: str, out_dir: Path, codec: HeatmapCodec, p: CropsParams,
+                 progress: bool) -> dict[str, int]:
+    """Cut every crop of ``split`` into the store ``out_dir``, resuming at its first unfinished shard."""
     videos, ann_files, fmt = load_split(dataset_dir, split)
     pboxes = person_boxes(dataset_dir, split, videos, p)
     views = p.train_views if split == "train" else 1
@@ -279,30 +313,30 @@ def build_crops(dataset_dir: str | Path, split: str, out_dir: str | Path, codec:
     start = writer.first_incomplete()
     bar = tqdm(total=len(items), desc=f"crops {dataset_dir.name}/{split}", unit="crop", disable=not progress,
                initial=sum(len(writer.shard_range(k)) for k in range(start)))
-    for shard in range(writer.num_shards):
-        images = []
-        for i in writer.shard_range(shard):
-            pb, k = items[i]
-            aug = None
-            if split == "train":
-                rng = np.random.default_rng([p.seed, pb.video, pb.frame, pb.person, k])
-                aug = draw_augmentation(rng, p)
-            if shard < start:  # finished shard: only the (cheap, deterministic) geometry is needed
-                view = view_geometry(pb, codec, aug)
-            else:
-                view = make_view(pb, videos[pb.video], cache, codec, aug)
-                images.append(view["images"])
-            meta["video"].append(pb.video)
-            meta["frame"].append(pb.frame)
-            meta["person"].append(pb.person)
-            meta["track_id"].append(pb.track_id)
-            meta["score"].append(pb.score)
-            for key in ("center", "scale", "rotation", "flip", "joints", "joints_vis"):
-                meta[key].append(view[key])
-        if shard >= start:
-            writer.write_shard(shard, {"images": np.stack(images)})
-            bar.update(len(images))
-    bar.close()
+    with bar:  # closed on errors too, so an error message starts a line of its own
+        for shard in range(writer.num_shards):
+            images = []
+            for i in writer.shard_range(shard):
+                pb, k = items[i]
+                aug = None
+                if split == "train":
+                    rng = np.random.default_rng([p.seed, pb.video, pb.frame, pb.person, k])
+                    aug = draw_augmentation(rng, p)
+                if shard < start:  # finished shard: only the (cheap, deterministic) geometry is needed
+                    view = view_geometry(pb, codec, aug)
+                else:
+                    view = make_view(pb, videos[pb.video], cache, codec, aug)
+                    images.append(view["images"])
+                meta["video"].append(pb.video)
+                meta["frame"].append(pb.frame)
+                meta["person"].append(pb.person)
+                meta["track_id"].append(pb.track_id)
+                meta["score"].append(pb.score)
+                for key in ("center", "scale", "rotation", "flip", "joints", "joints_vis"):
+                    meta[key].append(view[key])
+            if shard >= start:
+                writer.write_shard(shard, {"images": np.stack(images)})
+                bar.update(len(images))
     arrays = {k: np.asarray(v) for k, v in meta.items()}
     with atomic_path(out_dir / "index.npz") as tmp:
         with open(tmp, "wb") as f:
@@ -322,6 +356,21 @@ def build_crops(dataset_dir: str | Path, split: str, out_dir: str | Path, codec:
     return {"crops": len(items), "persons": len(pboxes), "videos": len(videos)}
 
 
+def _read_index_json(path: Path) -> dict[str, Any]:
+    """``index.json``, checked for the keys readers use; damage is one error naming the file."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        missing = [k for k in ("dataset", "split", "format", "input_size", "count", "persons", "videos")
+                   if k not in info]
+        int(info.get("count", 0))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ShardStoreError(f"{path}: corrupt crop index ({type(exc).__name__}: {exc}); "
+                              "re-run `fasrnet crops`") from None
+    if missing:
+        raise ShardStoreError(f"{path}: corrupt crop index (missing {', '.join(missing)}); re-run `fasrnet crops`")
+    return info
+
+
 @dataclass
 class CropIndex:
     """A complete crop store: its metadata arrays, JSON index and image shards."""
@@ -338,9 +387,17 @@ class CropIndex:
         if not index.exists():
             raise ShardStoreError(f"{directory}: crop cache missing or incomplete (no index.json); "
                                   "run `fasrnet crops` first")
-        info = json.loads(index.read_text())
-        with np.load(directory / "index.npz") as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        info = _read_index_json(index)
+        npz_path = directory / "index.npz"
+        try:
+            with np.load(npz_path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise ShardStoreError(f"{npz_path}: corrupt crop index ({exc}); re-run `fasrnet crops`") from None
+        missing = [k for k in INDEX_ARRAYS if k not in arrays or len(arrays[k]) != info["count"]]
+        if missing:
+            raise ShardStoreError(f"{npz_path}: corrupt crop index (arrays {missing} missing or of another "
+                                  f"length than count {info['count']}); re-run `fasrnet crops`")
         return cls(directory, info, arrays, ShardReader(directory))
 
     def __len__(self) -> int:

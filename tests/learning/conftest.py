@@ -54,6 +54,7 @@ def workspace(tmp_path_factory):
     from fasrnet.data.synthetic import synthesize_dataset
     from fasrnet.features import extract
     from fasrnet.models.heatmap import HeatmapCodec
+    from fasrnet.resume import stage_params
 
     root = tmp_path_factory.mktemp("ws")
     old = os.getcwd()
@@ -64,14 +65,16 @@ def workspace(tmp_path_factory):
         codec = HeatmapCodec.from_params(params.heatmap)
         for split in ("train", "val", "test"):
             build_crops(paths.dataset_dir(params, "syn17"), split, paths.crops_dir("syn17", split), codec,
-                        params.crops, progress=False)
+                        params.crops, progress=False, stamp=stage_params(params, "crops"),
+                        stage_out=paths.CROPS / "syn17")  # as `fasrnet crops` does: the CLI finds it current
         pretrain_backbone(params, progress=False)
         backbone = load_frozen_backbone(params)
         import torch
 
         for split in ("train", "val", "test"):
             extract(paths.crops_dir("syn17", split), paths.features_dir("syn17", split), backbone,
-                    torch.device("cpu"), 16, progress=False)
+                    torch.device("cpu"), 16, progress=False, stamp=stage_params(params, "extract"),
+                    stage_out=paths.FEATURES / "syn17")
     finally:
         os.chdir(old)
     return root

@@ -1,6 +1,7 @@
 """The crop cache: geometry, determinism, resume, detections, errors."""
 
 import hashlib
+import re
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from fasrnet.data.posetrack import read_split
 from fasrnet.errors import FasrnetError
 from fasrnet.models.heatmap import HeatmapCodec, apply_affine
 from fasrnet.params import load_params
+from fasrnet.resume import stage_params, work_dir_for
+from conftest import write_params
 
 
 def _digest(directory):
@@ -61,20 +64,109 @@ def test_val_crops_use_detections_above_threshold(in_workspace):
     assert sorted(crops.arrays["score"].tolist()) == pytest.approx(sorted(b.score for b in kept))
 
 
-def test_same_seed_gives_identical_cache_and_resume_rewrites_same_bytes(in_workspace, tmp_path):
+def _fail_at_shard(monkeypatch, k):
+    """Make the shard writer die before shard ``k`` (what a kill mid-way leaves: shards before it done)."""
+    from fasrnet.shards import ShardWriter
+
+    real = ShardWriter.write_shard
+
+    def write_shard(self, shard, arrays):
+        if shard >= k:
+            raise RuntimeError(f"injected failure at shard {shard}")
+        return real(self, shard, arrays)
+
+    monkeypatch.setattr(ShardWriter, "write_shard", write_shard)
+
+
+def _no_temps(directory):
+    return not [p for p in directory.rglob("*") if ".tmp" in p.name or p.name.endswith(".partial")]
+
+
+def test_same_seed_gives_identical_cache_and_killed_run_resumes_to_same_bytes(in_workspace, tmp_path, monkeypatch):
     params = load_params("params.yaml")
     codec = HeatmapCodec.from_params(params.heatmap)
     src = paths.dataset_dir(params, "syn17")
+    stamp = stage_params(params, "crops")
     out = tmp_path / "crops"
-    build_crops(src, "train", out, codec, params.crops, progress=False)
+    assert build_crops(src, "train", out, codec, params.crops, progress=False, stamp=stamp)["state"] == "fresh"
     full = _digest(out)
-    assert full == _digest(paths.crops_dir("syn17", "train"))
-    # Simulate a kill after the first shard: later shards lose their done markers and data.
-    for marker in sorted(out.glob("shard-*.done.json"))[1:]:
-        marker.unlink()
-    (out / "index.json").unlink()
-    build_crops(src, "train", out, codec, params.crops, progress=False)
-    assert _digest(out) == full
+    assert full == _digest(paths.crops_dir("syn17", "train"))  # same inputs and params: same bytes
+    assert build_crops(src, "train", out, codec, params.crops, progress=False, stamp=stamp)["state"] == "current"
+
+    again = tmp_path / "again"
+    with monkeypatch.context() as m:
+        _fail_at_shard(m, 1)
+        with pytest.raises(RuntimeError, match="injected"):
+            build_crops(src, "train", again, codec, params.crops, progress=False, stamp=stamp)
+    work = work_dir_for(again)
+    assert not again.exists() and (work / "shard-00000.done.json").exists()
+    (work / ".shard-00001.images.npy.k1ll3d.tmp.npy").write_bytes(b"torn")  # what a SIGKILL leaves
+    assert build_crops(src, "train", again, codec, params.crops, progress=False, stamp=stamp)["state"] == "resume"
+    assert _digest(again) == full and not work.exists() and _no_temps(tmp_path)
+
+
+def _crops_ws(workspace, tmp_path, monkeypatch):
+    """A fresh workspace using the session workspace's raw data (absolute data.root)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    write_params(tmp_path, **{"data.root": str(workspace / "data" / "raw")})
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_crops_rerun_with_another_seed_starts_over_like_a_fresh_run(workspace, tmp_path, monkeypatch, capsys):
+    ws = _crops_ws(workspace, tmp_path / "ws", monkeypatch)
+    out = ws / "data" / "crops" / "syn17" / "train"
+    assert main(["crops", "--dataset", "syn17", "--split", "train"]) == 0
+    seed0 = _digest(out)
+    assert main(["crops", "--dataset", "syn17", "--split", "train"]) == 0
+    assert "is up to date" in capsys.readouterr().out
+    assert main(["-S", "crops.seed=1", "crops", "--dataset", "syn17", "--split", "train"]) == 0
+    assert "up to date" not in capsys.readouterr().out
+    seed1 = _digest(out)
+    assert seed1 != seed0
+    fresh = tmp_path / "fresh"
+    assert main(["-S", "crops.seed=1", "crops", "--dataset", "syn17", "--split", "train", "--out", str(fresh)]) == 0
+    assert _digest(fresh) == seed1  # nothing of the seed-0 cache was mixed in
+    assert _no_temps(ws / "data")
+
+
+def test_failed_rerun_with_new_shard_size_keeps_the_complete_output(workspace, tmp_path, monkeypatch, capsys):
+    ws = _crops_ws(workspace, tmp_path, monkeypatch)
+    out = ws / "data" / "crops" / "syn17" / "train"
+    assert main(["crops", "--dataset", "syn17", "--split", "train"]) == 0
+    before = _digest(out)
+    with monkeypatch.context() as m:
+        _fail_at_shard(m, 2)
+        with pytest.raises(RuntimeError, match="injected"):
+            main(["-S", "crops.shard_size=4", "crops", "--dataset", "syn17", "--split", "train"])
+    assert _digest(out) == before  # the earlier complete cache is untouched
+    capsys.readouterr()
+    assert main(["-S", "crops.shard_size=4", "crops", "--dataset", "syn17", "--split", "train"]) == 0
+    assert "resumed the partial work" in capsys.readouterr().out
+    assert CropIndex.open(out).images.shard_size == 4 and _no_temps(ws / "data")
+
+
+@pytest.mark.parametrize("name, damage", [
+    ("index.json", b"{not json"),
+    ("index.json", b'{"dataset": "syn17"}'),
+    ("index.npz", b"garbage"),
+    ("store.json", b"[1, 2"),
+    ("store.json", b'{"fields": {}}'),
+    ("shard-00001.images.npy", b"\x93NUMPY truncated"),
+    ("shard-00000.images.npy", None),  # truncated to half
+])
+def test_corrupt_crop_cache_is_one_error_line_naming_the_file(workspace, tmp_path, monkeypatch, capsys, name, damage):
+    import shutil
+
+    ws = _crops_ws(workspace, tmp_path, monkeypatch)
+    crops = ws / "data" / "crops" / "syn17" / "val"
+    shutil.copytree(workspace / "data" / "crops" / "syn17" / "val", crops)
+    path = crops / name
+    path.write_bytes(damage if damage is not None else path.read_bytes()[: path.stat().st_size // 2])
+    backbone = str(workspace / "models" / "backbone" / "hrnet.pth")
+    rc = main(["-S", f"backbone.checkpoint={backbone}", "extract", "--dataset", "syn17", "--split", "val"])
+    err = [line for line in re.split(r"[\r\n]", capsys.readouterr().err) if line.startswith("error:")]  # not tqdm's
+    assert rc == 2 and len(err) == 1 and str(path.relative_to(ws)) in err[0], err
 
 
 def test_gt_boxes_on_test_split_are_refused(in_workspace, tmp_path):

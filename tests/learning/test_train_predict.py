@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import torch
 
 from fasrnet import paths
@@ -16,6 +17,7 @@ from fasrnet.cli import main
 from fasrnet.data.posetrack import read_video
 from fasrnet.evaluate import evaluate_dirs
 from fasrnet.params import load_params
+from fasrnet.resume import work_dir_for
 from fasrnet.train import Trainer, resolve_run
 
 
@@ -29,7 +31,7 @@ def _cli(*args, cwd):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_sigkilled_run_resumes_to_the_same_weights(in_workspace, tmp_path):
+def test_sigkilled_run_resumes_to_the_same_bytes(in_workspace, tmp_path):
     params = load_params("params.yaml")
     run = resolve_run(params, "main_syn17")
     threads = torch.get_num_threads()
@@ -38,11 +40,12 @@ def test_sigkilled_run_resumes_to_the_same_weights(in_workspace, tmp_path):
         Trainer(params, run, out_dir=tmp_path / "uninterrupted", progress=False).run()
     finally:
         torch.set_num_threads(threads)
-    reference = _weights(tmp_path / "uninterrupted" / "head.pt")
+    reference = tmp_path / "uninterrupted"
 
     out = paths.run_dir("main_syn17")
+    work = work_dir_for(out)
     proc = _cli("train", "--run", "main_syn17", cwd=in_workspace)
-    ckpt = out / "checkpoint.pt"
+    ckpt = work / "checkpoint.pt"  # the run trains in its work directory, beside models/main_syn17
     deadline = time.time() + 120
     while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -51,19 +54,25 @@ def test_sigkilled_run_resumes_to_the_same_weights(in_workspace, tmp_path):
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     done = torch.load(ckpt, weights_only=False)["epoch"]
     assert 1 <= done < params.train.epochs
-    assert not (out / "head.pt").exists()
+    assert not out.exists()  # nothing half-done in place of the output
+    (work / ".checkpoint.pt.k1ll3d.tmp.pt").write_bytes(b"torn")  # a SIGKILLed atomic write's leftover
 
     proc = _cli("train", "--run", "main_syn17", cwd=in_workspace)
     log, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, log
-    resumed = _weights(out / "head.pt")
-    assert resumed.keys() == reference.keys()
-    for k in reference:
-        assert torch.equal(resumed[k], reference[k]), k
+    assert "resumed the partial work" in log
+    assert not work.exists() and not [p for p in out.parent.rglob("*") if ".tmp" in p.name]
+    # Byte-identical to the uninterrupted run: weights, checkpoint, log, run.json (no timings, no temp names).
+    for name in ("head.pt", "checkpoint.pt", "train_log.csv", "run.json"):
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
     rows = (out / "train_log.csv").read_text().splitlines()
-    assert rows[0] == "epoch,lr,loss,val_map,seconds" and len(rows) == 1 + params.train.epochs
+    assert rows[0] == "epoch,lr,loss,val_map" and len(rows) == 1 + params.train.epochs
     run_json = json.loads((out / "run.json").read_text())
     assert run_json["variant"] == "fasrnet" and run_json["alpha"] == params.loss.alpha
+
+    proc = _cli("train", "--run", "main_syn17", cwd=in_workspace)
+    log, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "is up to date" in log, log
 
 
 def test_changed_config_does_not_resume_an_old_checkpoint(in_workspace, tmp_path):
@@ -71,7 +80,42 @@ def test_changed_config_does_not_resume_an_old_checkpoint(in_workspace, tmp_path
     Trainer(params, resolve_run(params, "main_syn17"), out_dir=tmp_path, progress=False).run(stop_after_epoch=1)
     other = load_params("params.yaml", ["loss.alpha=0.7"])
     result = Trainer(other, resolve_run(other, "main_syn17"), out_dir=tmp_path, progress=False).run()
-    assert [h["epoch"] for h in result["history"]] == [1, 2, 3]  # started over, not continued from epoch 1
+    assert result["state"] == "fresh"  # started over, not continued from epoch 1
+    assert [h["epoch"] for h in result["history"]] == [1, 2, 3]
+
+
+def test_unreadable_checkpoint_is_reported_and_the_run_starts_over(in_workspace, tmp_path, capsys):
+    params = load_params("params.yaml", ["train.val_every=0"])
+    run = resolve_run(params, "main_syn17")
+    trainer = Trainer(params, run, out_dir=tmp_path / "run", progress=False)
+    trainer.run(stop_after_epoch=1)
+    trainer.checkpoint_path.write_bytes(b"PK\x03\x04 garbage")
+    capsys.readouterr()
+    result = Trainer(params, run, out_dir=tmp_path / "run", progress=False).run()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(trainer.checkpoint_path) in err[0] and "starting the run over" in err[0], err
+    assert result["state"] == "resume" and (tmp_path / "run" / "head.pt").exists()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "missing keys"])
+def test_corrupt_head_is_one_error_line_naming_the_file(in_workspace, tmp_path, monkeypatch, capsys, damage):
+    import shutil
+
+    (tmp_path / "data").mkdir()
+    for sub in ("raw", "crops", "features"):
+        (tmp_path / "data" / sub).symlink_to(in_workspace / "data" / sub)
+    shutil.copy(in_workspace / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    head = tmp_path / "models" / "main_syn17" / "head.pt"
+    head.parent.mkdir(parents=True)
+    if damage == "garbage":
+        head.write_bytes(b"not a checkpoint")
+    else:
+        torch.save({"model": {}}, head)
+    assert main(["predict", "--run", "main_syn17", "--split", "val"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: models/main_syn17/head.pt: "), err
+    assert "corrupt" in err[0] or "cannot read" in err[0], err
 
 
 def test_online_backbone_mode_trains_with_the_same_code(in_workspace, tmp_path):
