@@ -66,12 +66,15 @@ def _visible_files(root: Path) -> Iterator[Path]:
 
 
 def tree_digest(root: str | Path) -> str:
-    """Manifest digest of a big input tree (relative path, size, mtime_ns per file): cheap, no file is read."""
+    """Digest of a big input tree (a dataset): per file its relative path and size, plus the sha256 of every
+    ``.json`` file (annotations, detections, meta). Images are not read: hashing a PoseTrack copy at every
+    stage run would cost minutes, and a changed frame changes the JPEG's size in practice. No mtimes, so the same
+    data in another clone gives the same digest (and the stage's output the same bytes)."""
     root = Path(root)
     h = hashlib.sha256()
     for path in _visible_files(root):
-        st = path.stat()
-        h.update(f"{path.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        content = file_sha256(path) if path.suffix == ".json" else ""
+        h.update(f"{path.relative_to(root).as_posix()}\0{path.stat().st_size}\0{content}\n".encode())
     return h.hexdigest()
 
 
