@@ -4,8 +4,8 @@ loss.alpha=0.3` (only what alpha touches reruns), and Snakemake seeing that para
 Kept small because this is the suite's longest test: one epoch per run, one run per group that must not rerun
 (ablation, alpha; the seed group's DVC wiring is the same template as theirs, and test_wiring checks every
 group's params lists against the registry), and the complexity stage's output made at a tiny width and committed
-beforehand: its own command counts HRNet-W48 at 384x288 (~15 s of CPU alone), which says nothing about DVC
-(the count is tests/models/test_model_complexity's)."""
+beforehand: its own command counts HRNet-W48 at 384x288 (14 s on a quiet 2-core machine against 7 s at the tiny
+width, 85 s on a loaded one), which says nothing about DVC (the count is tests/models/test_model_complexity's)."""
 
 import os
 import re
