@@ -50,9 +50,12 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # A full disk fails in write() with no file name: name the output, so the error says which one
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 

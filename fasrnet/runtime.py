@@ -1,16 +1,15 @@
-"""Process-level set-up shared by the torch stages: threads, seeds, devices, RNG state for resumable runs."""
+"""Process-level set-up shared by the torch stages: threads, seeds, devices, RNG state for resumable runs
+(checkpoints are written by :func:`fasrnet.io.save_torch`)."""
 
 from __future__ import annotations
 
 import os
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from fasrnet.io import atomic_path
 
 
 def set_threads(threads: int | None) -> int:
@@ -54,14 +53,3 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(path: str | Path, obj: dict[str, Any]) -> None:
-    """``torch.save`` through a temporary file and ``os.replace``: a kill never leaves a torn checkpoint."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    # Our own checkpoints hold RNG states (numpy arrays, tuples): not loadable with weights_only.
-    return torch.load(path, map_location=map_location, weights_only=False)

@@ -35,7 +35,6 @@ was started with.
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import os
 import sys
@@ -131,11 +130,7 @@ class RunConfig:
 
 
 def resolve_run(params: Params, name: str) -> RunConfig:
-    if name not in params.runs:
-        close = difflib.get_close_matches(name, list(params.runs), n=1)
-        hint = f"did you mean {close[0]}? " if close else ""
-        raise FasrnetError(f"unknown run {name!r}; {hint}params.yaml defines: {', '.join(params.runs)}")
-    r = params.runs[name]
+    r = params.runs.named(name)
     return RunConfig(
         name=name,
         dataset=r.dataset,

@@ -125,6 +125,27 @@ def test_full_disk_without_a_file_name_is_still_one_error(tmp_path, capsys, monk
     assert line == f"error: [Errno {errno.ENOSPC}] {os.strerror(errno.ENOSPC)}"
 
 
+def test_a_full_disk_inside_an_atomic_write_names_the_output(tmp_path, capsys, monkeypatch):
+    # The real path: write()/fsync() fail with no file name; the atomic write names its output and cleans up
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(fasrnet.io.os, "fsync", fsync)
+    out = tmp_path / "d.yaml"
+    line = _one_error(capsys, main(["--params", PARAMS, "workflow", "dvc", "--out", str(out)]))
+    assert line == f"error: {out}: {os.strerror(errno.ENOSPC)}"
+    assert list(tmp_path.iterdir()) == []  # no output, no temporary file
+
+
+def test_a_reader_that_leaves_the_pipe_ends_the_command_quietly():
+    # `fasrnet params show | head`: the reader is gone before the command writes; no traceback, no error line
+    proc = subprocess.Popen([sys.executable, "-m", "fasrnet.cli", "--params", PARAMS, "params", "show"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1 and err == ""
+
+
 @pytest.mark.parametrize(("exc", "expected"), [
     (FasrnetError(""), "error: FasrnetError"),
     (FasrnetError("\n"), "error: FasrnetError"),
@@ -160,7 +181,7 @@ def test_checkpoint_error_with_an_empty_message_does_not_raise_in_the_formatter(
 
     monkeypatch.setattr(torch, "load", load)
     path = _write(tmp_path / "w.pth", b"x")
-    with pytest.raises(CheckpointError, match=r"w\.pth: cannot read checkpoint: RuntimeError"):
+    with pytest.raises(CheckpointError, match=r"w\.pth: not a readable PyTorch checkpoint \(RuntimeError\)$"):
         read_checkpoint(path)
 
 

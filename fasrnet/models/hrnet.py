@@ -484,8 +484,9 @@ def read_checkpoint(path: str | Path, allow_pickle: bool = False) -> Any:
         pickled = "weights_only" in str(exc)  # torch's own wording when a safe load meets pickled objects
         hint = (" (if the file is trusted and holds pickled objects, pass allow_pickle=True)"
                 if pickled and not allow_pickle else "")
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(exc).__name__}: "
-                              f"{_first_line(exc)}){hint}") from None
+        kind, first = type(exc).__name__, _first_line(exc)
+        detail = kind if first == kind else f"{kind}: {first}"
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({detail}){hint}") from None
     check_finite_tensors(obj, str(path))
     return obj
 
