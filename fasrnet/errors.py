@@ -22,3 +22,11 @@ class InputFormatError(FasrnetError):
         self.detail = message
         where = f"{self.path}: {field}: " if field else f"{self.path}: "
         super().__init__(where + message)
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: first line of the message`` for an exception wrapped into a user-facing error; just ``Type`` when
+    the message is empty (EOFError's, KeyError's), so formatting an error never raises itself."""
+    kind = type(exc).__name__
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return f"{kind}: {first}" if first else kind

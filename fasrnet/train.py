@@ -51,7 +51,7 @@ from tqdm import tqdm
 from fasrnet import paths
 from fasrnet.data.crops import ImageCache, PersonBox, draw_augmentation, gt_person_boxes, load_split, make_view
 from fasrnet.data.posetrack import read_split
-from fasrnet.errors import FasrnetError
+from fasrnet.errors import FasrnetError, describe
 from fasrnet.evaluate import evaluate_videos
 from fasrnet.features import FeatureStore, prepare_backbone, run_backbone
 from fasrnet.io import save_torch, write_json, write_text
@@ -464,6 +464,6 @@ def load_head(params: Params, run_name: str, device: torch.device) -> FaSRnetHea
                            dcn_backend=params.model.dcn_backend)  # numerically equivalent paths: a runtime choice
         head.load_state_dict(ckpt["model"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise FasrnetError(f"{path}: corrupt head checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+        raise FasrnetError(f"{path}: corrupt head checkpoint ({describe(exc)}); "
                            f"re-run `fasrnet train --run {run_name}`") from None
     return head.to(device).eval()

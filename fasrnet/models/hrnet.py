@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fasrnet.errors import FasrnetError
+from fasrnet.errors import FasrnetError, describe
 
 BN_MOMENTUM = 0.1
 #: Output stride of HRNet's heatmaps and highest-resolution features.
@@ -457,11 +457,6 @@ def load_state_into(model: nn.Module, state: Mapping[str, Any], source: str = "c
     model.load_state_dict(sd, strict=True)
 
 
-def _first_line(exc: BaseException) -> str:
-    """The first non-blank line of an exception's message, or its type name (EOFError's message is empty)."""
-    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-
-
 def read_checkpoint(path: str | Path, allow_pickle: bool = False) -> Any:
     """``torch.load`` on CPU with ``weights_only=True`` unless ``allow_pickle`` (only for trusted files).
 
@@ -484,9 +479,7 @@ def read_checkpoint(path: str | Path, allow_pickle: bool = False) -> Any:
         pickled = "weights_only" in str(exc)  # torch's own wording when a safe load meets pickled objects
         hint = (" (if the file is trusted and holds pickled objects, pass allow_pickle=True)"
                 if pickled and not allow_pickle else "")
-        kind, first = type(exc).__name__, _first_line(exc)
-        detail = kind if first == kind else f"{kind}: {first}"
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({detail}){hint}") from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({describe(exc)}){hint}") from None
     check_finite_tensors(obj, str(path))
     return obj
 

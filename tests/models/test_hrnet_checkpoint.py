@@ -160,7 +160,7 @@ def test_error_formatter_survives_an_exception_without_message(tmp_path, monkeyp
         raise EOFError()
 
     monkeypatch.setattr(torch, "load", load)
-    with pytest.raises(CheckpointError, match=r"x\.pth: not a readable PyTorch checkpoint \(EOFError: EOFError\)$"):
+    with pytest.raises(CheckpointError, match=r"x\.pth: not a readable PyTorch checkpoint \(EOFError\)$"):
         read_checkpoint(path)
 
 
