@@ -347,14 +347,15 @@ def _add_pretrain_backbone(sub: argparse._SubParsersAction) -> None:
 def _extract(args: argparse.Namespace, params: Params) -> int:
     from fasrnet import paths
     from fasrnet.backbone import load_frozen_backbone
-    from fasrnet.features import extract, file_digest
+    from fasrnet.features import extract
+    from fasrnet.resume import file_sha256
     from fasrnet.resume import stage_params
     from fasrnet.runtime import pick_device, set_threads
 
     _check_dataset(params, args.dataset)
     set_threads(args.threads)
     backbone = load_frozen_backbone(params)
-    ident = f"{params.backbone.checkpoint} sha256:{file_digest(params.backbone.checkpoint)[:16]}"
+    ident = f"{params.backbone.checkpoint} sha256:{file_sha256(params.backbone.checkpoint)[:16]}"
     for split in args.split:
         out = paths.features_dir(args.dataset, split)
         stats = extract(paths.crops_dir(args.dataset, split), out, backbone,

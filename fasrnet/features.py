@@ -27,7 +27,7 @@ from tqdm import tqdm
 from fasrnet.data.crops import CropIndex
 from fasrnet.io import write_json
 from fasrnet.models.hrnet import HRNet
-from fasrnet.resume import Unit, file_sha256, make_fingerprint, module_digest, store_digest, work_dir_for
+from fasrnet.resume import Unit, make_fingerprint, module_digest, store_digest, work_dir_for
 from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter
 
 #: ImageNet normalisation of RGB inputs in [0, 1] (HRNet/DCPose).
@@ -60,10 +60,6 @@ def prepare_backbone(backbone: HRNet, device: torch.device) -> HRNet:
     if device.type == "cuda":
         backbone = backbone.half().to(memory_format=torch.channels_last)
     return backbone
-
-
-def file_digest(path: str | Path) -> str:
-    return file_sha256(path)
 
 
 def _features_complete(directory: Path) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fasrnet.errors import FasrnetError
+from fasrnet.errors import FasrnetError, describe
 from fasrnet.io import atomic_path, write_json
 
 
@@ -63,7 +63,7 @@ def read_layout(meta: Path) -> Layout:
                   for k, v in raw["fields"].items()}
         shard_size, total = int(raw["shard_size"]), int(raw["total"])
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ShardStoreError(f"{meta}: corrupt store layout ({type(exc).__name__}: {exc}); "
+        raise ShardStoreError(f"{meta}: corrupt store layout ({describe(exc)}); "
                               "delete the store and re-run the stage that writes it") from None
     if shard_size < 1 or total < 0:
         raise ShardStoreError(f"{meta}: corrupt store layout (shard_size {shard_size}, total {total})")
@@ -163,7 +163,7 @@ class ShardReader:
         try:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
-            raise ShardStoreError(f"{path}: corrupt shard ({exc}); delete the store and re-run the stage "
+            raise ShardStoreError(f"{path}: corrupt shard ({describe(exc)}); delete the store and re-run the stage "
                                   "that writes it") from None
         if arr.shape != (n, *field.shape) or arr.dtype != np.dtype(field.dtype):
             raise ShardStoreError(f"{path}: corrupt shard (shape {arr.shape} {arr.dtype}, store.json says "

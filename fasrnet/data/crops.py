@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from fasrnet.data.boxes import read_boxes
 from fasrnet.data.posetrack import FLIP_PAIRS, NUM_KEYPOINTS, Video, detect_format, read_video
-from fasrnet.errors import FasrnetError, InputFormatError
+from fasrnet.errors import FasrnetError, InputFormatError, describe
 from fasrnet.io import atomic_path, write_json
 from fasrnet.models.heatmap import HeatmapCodec, apply_affine
 from fasrnet.resume import Unit, make_fingerprint, tree_digest, work_dir_for
@@ -364,7 +364,7 @@ def _read_index_json(path: Path) -> dict[str, Any]:
                    if k not in info]
         int(info.get("count", 0))
     except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise ShardStoreError(f"{path}: corrupt crop index ({type(exc).__name__}: {exc}); "
+        raise ShardStoreError(f"{path}: corrupt crop index ({describe(exc)}); "
                               "re-run `fasrnet crops`") from None
     if missing:
         raise ShardStoreError(f"{path}: corrupt crop index (missing {', '.join(missing)}); re-run `fasrnet crops`")
@@ -393,7 +393,7 @@ class CropIndex:
             with np.load(npz_path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise ShardStoreError(f"{npz_path}: corrupt crop index ({exc}); re-run `fasrnet crops`") from None
+            raise ShardStoreError(f"{npz_path}: corrupt crop index ({describe(exc)}); re-run `fasrnet crops`") from None
         missing = [k for k in INDEX_ARRAYS if k not in arrays or len(arrays[k]) != info["count"]]
         if missing:
             raise ShardStoreError(f"{npz_path}: corrupt crop index (arrays {missing} missing or of another "
