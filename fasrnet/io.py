@@ -110,10 +110,7 @@ def remove_leftovers_beside(target: Path) -> None:
         return
     for pattern in (f".{target.name}.*.tmp*", f".{target.name}.*.old"):
         for path in target.parent.glob(pattern):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+            remove_path(path)
 
 
 @contextlib.contextmanager
@@ -133,12 +130,27 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    swap_in_dir(tmp, path)
+
+
+def swap_in_dir(new: Path, path: Path) -> None:
+    """Replace directory ``path`` with the complete directory ``new`` (same file system): the earlier one is
+    renamed aside, ``new`` renamed in, and only then the earlier one deleted."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     old = None
     if path.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
         os.rmdir(old)
         os.replace(path, old)
-    os.replace(tmp, path)
+    os.replace(new, path)
     fsync_dir(path.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file or a directory tree (leftovers of killed writes); a missing one is fine."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -17,15 +17,13 @@ import contextlib
 import functools
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from fasrnet.io import fsync_dir, remove_leftovers_beside, write_json
+from fasrnet.io import remove_leftovers_beside, remove_path, swap_in_dir, write_json
 
 if TYPE_CHECKING:
     import torch
@@ -134,10 +132,7 @@ def read_fingerprint(directory: Path) -> dict[str, Any] | None:
 def remove_stray_temps(directory: Path) -> None:
     """Delete ``.*.tmp*`` files a killed atomic write left inside ``directory`` (they never reach an output)."""
     for path in directory.rglob(".*.tmp*"):
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        remove_path(path)
 
 
 @dataclass(frozen=True)
@@ -171,16 +166,7 @@ class Unit:
     def commit(self) -> None:
         """Swap the complete work directory into place; the earlier output is deleted only afterwards."""
         remove_stray_temps(self.work)
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        old = None
-        if self.target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".old", dir=self.target.parent))
-            os.rmdir(old)
-            os.replace(self.target, old)
-        os.replace(self.work, self.target)
-        fsync_dir(self.target.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_in_dir(self.work, self.target)
         if self.work.parent.name.endswith(".partial"):  # the stage's partial folder, once its last unit is in
             with contextlib.suppress(OSError):
                 self.work.parent.rmdir()
