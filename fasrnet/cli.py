@@ -411,20 +411,16 @@ def _predict(args: argparse.Namespace, params: Params) -> int:
     from fasrnet.models.heatmap import HeatmapCodec
     from fasrnet.predict import predict_store, write_predictions
     from fasrnet.runtime import pick_device, set_threads
-    from fasrnet.train import load_head, resolve_run
+    from fasrnet.train import load_head
 
     set_threads(args.threads)
     device = pick_device(params.train.device)
-    if args.backbone_only:
-        if not args.dataset:
-            raise FasrnetError("--backbone-only needs --dataset")
-        _check_dataset(params, args.dataset)
-        dataset, name, head = args.dataset, paths.backbone_run_name(args.dataset), None
-    else:
-        if not args.run:
-            raise FasrnetError("give --run NAME, or --backbone-only --dataset NAME")
-        dataset, name = resolve_run(params, args.run).dataset, args.run
-        head = load_head(params, args.run, device)
+    if args.backbone_only and not args.dataset:
+        raise FasrnetError("--backbone-only needs --dataset")
+    if not args.backbone_only and not args.run:
+        raise FasrnetError("give --run NAME, or --backbone-only --dataset NAME")
+    dataset, name = _run_or_backbone(args, params)
+    head = None if args.backbone_only else load_head(params, args.run, device)
     if args.out and len(args.split) > 1:
         raise FasrnetError("--out takes one --split")
     for split in args.split:
@@ -459,19 +455,26 @@ def _evaluate(args: argparse.Namespace, params: Params) -> int:
     return run(args)
 
 
+def _run_or_backbone(args: argparse.Namespace, params: Params) -> tuple[str, str]:
+    """(dataset, name) of ``--run NAME`` or of ``--backbone-only --dataset NAME`` (the frozen backbone's pseudo-run);
+    the caller has checked that the one it takes is given."""
+    from fasrnet import paths
+
+    if args.backbone_only:
+        _check_dataset(params, args.dataset)
+        return args.dataset, paths.backbone_run_name(args.dataset)
+    return params.runs.named(args.run).dataset, args.run
+
+
 def _pipeline_paths(args: argparse.Namespace, params: Params) -> None:
     """Fill ``--gt``/``--pred``/``--out`` of a pipeline run (or of the backbone alone) from params and the layout."""
     from fasrnet import paths
 
     if args.gt or args.pred:
         raise FasrnetError("evaluate: --run/--backbone-only pick --gt and --pred themselves; give one or the other")
-    if args.backbone_only:
-        if not args.dataset or args.run:
-            raise FasrnetError("evaluate: --backbone-only needs --dataset NAME (and no --run)")
-        _check_dataset(params, args.dataset)
-        dataset, name = args.dataset, paths.backbone_run_name(args.dataset)
-    else:
-        dataset, name = params.runs.named(args.run).dataset, args.run
+    if args.backbone_only and (not args.dataset or args.run):
+        raise FasrnetError("evaluate: --backbone-only needs --dataset NAME (and no --run)")
+    dataset, name = _run_or_backbone(args, params)
     args.gt = paths.annotations_dir(params, dataset, "val")
     args.pred = paths.predictions_dir(name, "val")
     args.out = args.out or paths.metrics_file(name)
