@@ -32,7 +32,7 @@ from fasrnet.models.hrnet import HRNet, build_hrnet, load_backbone, read_checkpo
 from fasrnet.models.loss import joints_mse
 from fasrnet.params import Params
 from fasrnet.resume import Unit, make_fingerprint, stage_params, store_digest, work_dir_for
-from fasrnet.runtime import pick_device, rng_state, seed_everything, set_rng_state
+from fasrnet.runtime import adam, pick_device, rng_state, seed_everything, set_rng_state
 
 
 def load_frozen_backbone(params: Params) -> HRNet:
@@ -97,7 +97,7 @@ def _pretrain_into(work: Path, name: str, params: Params, stores: list[CropIndex
 
     seed_everything(bp.seed)  # python and numpy too: their states go into the checkpoint
     model = build_hrnet(params.model.backbone_width, arch=params.model.backbone_arch).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=bp.lr)
+    optimizer = adam(model.parameters(), bp.lr, device)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(bp.lr_steps), gamma=0.1)
     history: list[dict[str, Any]] = []
     start = 0
@@ -124,9 +124,9 @@ def _pretrain_into(work: Path, name: str, params: Params, stores: list[CropIndex
                 joints.append(stores[si].arrays["joints"][idx])
                 vis.append(stores[si].arrays["joints_vis"][idx])
             x = normalize(torch.from_numpy(np.concatenate(images)).to(device))
-            t, w = zip(*(codec.encode(j, v) for j, v in zip(np.concatenate(joints), np.concatenate(vis))))
-            target = torch.from_numpy(np.stack(t)).to(device)
-            weight = torch.from_numpy(np.stack(w)).to(device)
+            t, w = codec.encode_batch(np.concatenate(joints), np.concatenate(vis))
+            target = torch.from_numpy(t).to(device)
+            weight = torch.from_numpy(w).to(device)
             _, heatmaps = model(x)
             loss = joints_mse(heatmaps, target, weight)
             optimizer.zero_grad(set_to_none=True)

@@ -232,6 +232,8 @@ class ModelParams(Section):
     srm_dilations: list[Annotated[int, Field(ge=1, le=32)]] = Field(default_factory=lambda: [1], min_length=1)
     offset_conv: Literal["padding1", "dilated"] = "padding1"
     init_std: float = Field(default=0.001, gt=0.0, le=1.0)
+    #: The SRM's width W (combine channels; RSB branches scaled by W/64). 64: the paper's module.
+    srm_width: int = Field(default=64, ge=1, le=256)
     dcn_backend: Literal["auto", "torchvision", "grid_sample"] = "auto"
 
 

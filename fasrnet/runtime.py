@@ -11,6 +11,12 @@ import numpy as np
 import torch
 
 
+def adam(parameters: Any, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam as the paper, with the fused kernel on CPU and CUDA: the same update in one pass over all
+    parameters instead of a Python loop of small ops (about 5x faster per step for a head's ~360 small
+    tensors on one CPU thread; ``benchmarks/bench_train.py``)."""
+    return torch.optim.Adam(parameters, lr=lr, fused=device.type in ("cpu", "cuda"))
+
 
 def set_threads(threads: int | None) -> int:
     """Limit torch's intra-op threads (Snakemake passes the rule's ``threads``) so parallel jobs on a small

@@ -29,7 +29,7 @@ RUN_GROUPS = ("main", "ablation", "alpha", "seed")
 
 #: Model keys every head reads (``model.variant`` only through the main runs, which take it from there).
 MODEL_KEYS = ("model.backbone_width", "model.backbone_arch", "model.srm_dilations", "model.offset_conv",
-              "model.init_std", "model.dcn_backend")
+              "model.init_std", "model.dcn_backend", "model.srm_width")
 CODEC_KEYS = ("heatmap",)
 
 

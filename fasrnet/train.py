@@ -59,10 +59,11 @@ from fasrnet.models.fasrnet import FaSRnetHead, get_variant
 from fasrnet.models.heatmap import HeatmapCodec
 from fasrnet.models.hrnet import HRNet, read_checkpoint
 from fasrnet.models.loss import fasrnet_loss
+from fasrnet.models.semantic import COMBINE_CHANNELS
 from fasrnet.params import Params
 from fasrnet.predict import predict_store
 from fasrnet.resume import Unit, file_sha256, make_fingerprint, stage_params, store_digest, tree_digest, work_dir_for
-from fasrnet.runtime import pick_device, rng_state, seed_everything, set_rng_state
+from fasrnet.runtime import adam, pick_device, rng_state, seed_everything, set_rng_state
 
 LOG_COLUMNS = ("epoch", "lr", "loss", "val_map")  # no timings: identical runs give identical logs
 # How long ranks wait for each other (rank 0's validation and checkpoint included) before the group fails.
@@ -143,13 +144,14 @@ def resolve_run(params: Params, name: str) -> RunConfig:
 def build_head_for(params: Params, run: RunConfig, channels: int) -> FaSRnetHead:
     m = params.model
     return FaSRnetHead(channels, variant=run.variant, srm_dilations=tuple(m.srm_dilations),
-                       offset_conv=m.offset_conv, init_std=m.init_std, dcn_backend=m.dcn_backend)
+                       offset_conv=m.offset_conv, init_std=m.init_std, dcn_backend=m.dcn_backend,
+                       srm_width=m.srm_width)
 
 
 def targets(codec: HeatmapCodec, joints: np.ndarray, vis: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Gaussian targets ``(B, J, h, w)`` and weights ``(B, J)`` from crop-pixel joints."""
-    t, w = zip(*(codec.encode(j, v) for j, v in zip(joints, vis)))
-    return torch.from_numpy(np.stack(t)), torch.from_numpy(np.stack(w))
+    t, w = codec.encode_batch(np.asarray(joints), np.asarray(vis))
+    return torch.from_numpy(t), torch.from_numpy(w)
 
 
 class CachedBatches:
@@ -343,7 +345,7 @@ class Trainer:
         main = self.dist.is_main
         seed_everything(self.run_cfg.seed)  # python and numpy too: their states go into the checkpoint
         head = build_head_for(self.params, self.run_cfg, self.channels).to(self.device)
-        optimizer = torch.optim.Adam(head.parameters(), lr=tp.lr)
+        optimizer = adam(head.parameters(), tp.lr, self.device)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(tp.lr_steps), gamma=tp.lr_factor)
         history: list[dict[str, Any]] = []
         start = 0
@@ -461,7 +463,8 @@ def load_head(params: Params, run_name: str, device: torch.device) -> FaSRnetHea
         m = ckpt["config"]["model"]  # the architecture it was trained with, whatever params say now
         head = FaSRnetHead(ckpt["channels"], variant=run.variant, srm_dilations=tuple(m["srm_dilations"]),
                            offset_conv=m["offset_conv"], init_std=m["init_std"],
-                           dcn_backend=params.model.dcn_backend)  # numerically equivalent paths: a runtime choice
+                           dcn_backend=params.model.dcn_backend,  # numerically equivalent paths: a runtime choice
+                           srm_width=m.get("srm_width", COMBINE_CHANNELS))  # heads from before the key: W = 64
         head.load_state_dict(ckpt["model"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise FasrnetError(f"{path}: corrupt head checkpoint ({describe(exc)}); "

@@ -31,7 +31,6 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.ops import deform_conv2d
 
 OffsetConv = Literal["padding1", "dilated"]
 DCNBackend = Literal["auto", "torchvision", "grid_sample"]
@@ -124,6 +123,9 @@ class ModulatedDeformConv(nn.Module):
             backend = "torchvision" if x.is_cuda else "grid_sample"
         if backend == "grid_sample":
             return deform_conv2d_grid_sample(x, offset, self.weight, self.bias, d, mask)
+        # imported here: torchvision costs every process ~1 s at start-up, and CPU runs use grid_sample
+        from torchvision.ops import deform_conv2d
+
         return deform_conv2d(x, offset, self.weight, self.bias, stride=(1, 1), padding=(d, d),
                              dilation=(d, d), mask=mask)
 

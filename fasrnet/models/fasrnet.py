@@ -51,7 +51,7 @@ from fasrnet.models.alignment import (
 )
 from fasrnet.models.fusion import ConvFusion, TSAFusion
 from fasrnet.models.hrnet import HRNet
-from fasrnet.models.semantic import SemanticRefinement
+from fasrnet.models.semantic import COMBINE_CHANNELS, SemanticRefinement
 
 if TYPE_CHECKING:
     from fasrnet.params import Params
@@ -149,13 +149,16 @@ def init_head(module: nn.Module, std: float = 0.001) -> None:
 class FaSRnetHead(nn.Module):
     """Feature refinement (alignment + fusion + H^r) and semantic refinement, as the variant prescribes.
 
+    ``srm_width`` is the SRM's width W (64: the paper's module; smaller: the CPU-sized module of the embedded
+    default, see ``semantic.py``).
+
     ``forward(feat_prev, feat_cur, feat_next, hm_prev, hm_cur, hm_next) -> dict(hr, final, pred)``; see the
     module docstring for shapes.
     """
 
     def __init__(self, channels: int, variant: str | VariantSpec = "fasrnet", num_joints: int = NUM_JOINTS,
                  srm_dilations: Sequence[int] = (1,), offset_conv: OffsetConv = "padding1",
-                 init_std: float = 0.001, dcn_backend: DCNBackend = "auto"):
+                 init_std: float = 0.001, dcn_backend: DCNBackend = "auto", srm_width: int = COMBINE_CHANNELS):
         super().__init__()
         spec = get_variant(variant) if isinstance(variant, str) else variant
         self.spec = spec
@@ -175,7 +178,7 @@ class FaSRnetHead(nn.Module):
         self.srm: SemanticRefinement | None = None
         if spec.srm:
             dil = spec.srm_dilations if spec.srm_dilations is not None else tuple(srm_dilations)
-            self.srm = SemanticRefinement(num_joints, dil)
+            self.srm = SemanticRefinement(num_joints, dil, width=srm_width)
         init_head(self, init_std)
         set_dcn_backend(self, dcn_backend)
 
@@ -246,5 +249,6 @@ def build_head(params: Params, channels: int | None = None) -> FaSRnetHead:
         offset_conv=m.offset_conv,
         init_std=m.init_std,
         dcn_backend=m.dcn_backend,
+        srm_width=m.srm_width,
     )
 

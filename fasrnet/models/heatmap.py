@@ -171,6 +171,39 @@ def encode(
     return target, weight
 
 
+def encode_batch(
+    joints: np.ndarray,
+    visible: np.ndarray,
+    heatmap_size: Sequence[int],
+    sigma: float,
+    stride: float = STRIDE,
+    subpixel: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`encode` of ``N`` crops at once: ``joints`` ``(N, J, 2)``, ``visible`` ``(N, J)`` → targets
+    ``(N, J, H, W)`` float32 and weights ``(N, J)`` float32, bit-identical to encoding each crop alone (the same
+    float64 maths, vectorised; a training step no longer loops over its crops in Python)."""
+    w, h = int(heatmap_size[0]), int(heatmap_size[1])
+    joints = np.asarray(joints, dtype=np.float64)
+    if joints.ndim != 3 or joints.shape[-1] != 2:
+        raise ValueError(f"joints must be (N, J, 2), got shape {joints.shape}")
+    vis = np.asarray(visible).astype(bool).reshape(joints.shape[:2])
+    radius = 3.0 * sigma
+    with np.errstate(invalid="ignore"):
+        mx, my = joints[..., 0] / stride, joints[..., 1] / stride
+        if not subpixel:
+            mx, my = np.trunc(mx + 0.5), np.trunc(my + 0.5)  # int(v + 0.5), as encode
+        ok = vis & np.isfinite(mx) & np.isfinite(my)
+        ok &= ~((mx + radius < 0) | (my + radius < 0) | (mx - radius > w - 1) | (my - radius > h - 1))
+    mx, my = np.where(ok, mx, 0.0), np.where(ok, my, 0.0)
+    dx = np.arange(w, dtype=np.float64) - mx[..., None]
+    dy = np.arange(h, dtype=np.float64) - my[..., None]
+    gx = np.where(np.abs(dx) <= radius, np.exp(-(dx**2) / (2 * sigma**2)), 0.0)
+    gy = np.where(np.abs(dy) <= radius, np.exp(-(dy**2) / (2 * sigma**2)), 0.0)
+    target = (gy[..., :, None] * gx[..., None, :]).astype(np.float32)
+    target[~ok] = 0.0
+    return target, ok.astype(np.float32)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Decoding
 
@@ -286,6 +319,10 @@ class HeatmapCodec:
     def encode(self, joints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Joints in crop pixels → (targets (J, h, w), weights (J,))."""
         return encode(joints, visible, self.heatmap_wh, self.heatmap_sigma, self.stride, self.subpixel)
+
+    def encode_batch(self, joints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Joints of N crops ``(N, J, 2)`` → (targets (N, J, h, w), weights (N, J)); see :func:`encode_batch`."""
+        return encode_batch(joints, visible, self.heatmap_wh, self.heatmap_sigma, self.stride, self.subpixel)
 
     def decode(self, heatmaps: Any) -> tuple[np.ndarray, np.ndarray]:
         """(N, J, h, w) → (heatmap coords (N, J, 2), maxvals (N, J))."""

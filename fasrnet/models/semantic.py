@@ -7,10 +7,14 @@ w_p = w_n = 0.5 (DCPose's margin weighting for frames t∓1):
 - difference branch: per joint (dA, w_p·dA, dB, w_n·dB) with dA = H^r − H_{t−1}, dB = H^r − H_{t+1}
   (joint-major, 4J channels) → RSB chain (4J → 2J, 2 blocks) = D_a;
 - support branch: per joint (H^r, w_p·H_{t−1}, w_n·H_{t+1}) (3J channels) → RSB chain (3J → J, 1 block) = H_a;
-- combine: [D_a, H_a] → RSB chain (3J → 64, 2 blocks);
-- for each dilation d: offsets (3×3 conv 64 → J·2·9) and masks (3×3 conv 64 → J·9), dilation d, no bias, masks
+- combine: [D_a, H_a] → RSB chain (3J → W, 2 blocks), W = ``width`` (64 in the paper and the official code);
+- for each dilation d: offsets (3×3 conv W → J·2·9) and masks (3×3 conv W → J·9), dilation d, no bias, masks
   **without** sigmoid (as the official code); a DCN J → J with J deformable groups samples H_a; the branches are
   averaged.
+
+``width`` (``model.srm_width``) sizes the module for a CPU: W is the combine chain's width, and every RSB's branch
+width ``⌊in·26/64⌋`` is scaled by W/64 too (at least :data:`MIN_BRANCH`). At W = 64 it is the paper's module
+exactly; the embedded default uses a narrower one (docs/synthetic.md), which the tables label.
 
 Paper vs code: Eq. 13 feeds H^r into the difference branch; the code does not (followed here). The paper's single
 d = 1 DCN is the default; the ``smd`` ablation uses dilations 3, 6, 9, 12, 15.
@@ -26,7 +30,8 @@ from torch import nn
 from fasrnet.models.alignment import ModulatedDeformConv
 
 NEIGHBOUR_WEIGHT = 0.5
-COMBINE_CHANNELS = 64
+COMBINE_CHANNELS = 64  # the paper's (and official code's) width W
+MIN_BRANCH = 2  # narrowest RSB branch of a scaled-down module
 
 
 class ConvBN(nn.Module):
@@ -46,14 +51,17 @@ class ConvBN(nn.Module):
 class RSB(nn.Module):
     """Residual steps block (RSN, Cai et al. 2020).
 
-    ``b = ⌊in·26/64⌋``; a 1×1 conv makes 4 chunks of b channels; chunk k (1–4) runs through k 3×3 conv+BN+ReLU
+    ``b = ⌊in·26/64⌋`` (scaled by ``width / 64``, at least :data:`MIN_BRANCH`, for a narrower module); a 1×1 conv makes 4 chunks of b channels; chunk k (1–4) runs through k 3×3 conv+BN+ReLU
     units, unit m of chunk k also receiving unit m of chunk k−1 (10 units in all); the last unit of every chunk is
     concatenated, 1×1 conv + BN to ``out``, plus the shortcut (a 1×1 conv+BN projection if given), ReLU.
     """
 
-    def __init__(self, cin: int, cout: int, projection: bool):
+    def __init__(self, cin: int, cout: int, projection: bool, width: int = COMBINE_CHANNELS):
         super().__init__()
-        b = cin * 26 // 64
+        # integer maths, so that width 64 gives exactly the paper's ⌊in·26/64⌋
+        b = cin * 26 * width // (64 * COMBINE_CHANNELS)
+        if width != COMBINE_CHANNELS:
+            b = max(b, MIN_BRANCH)
         self.branch = b
         self.conv_in = ConvBN(cin, 4 * b, 1)
         # units[k][m]: chunk k (0-based) unit m, m = 0..k
@@ -82,8 +90,9 @@ class RSB(nn.Module):
 class RSBChain(nn.Sequential):
     """``num_blocks`` RSB blocks ``cin → cout``; the first has a projection shortcut (always, as DCPose)."""
 
-    def __init__(self, cin: int, cout: int, num_blocks: int):
-        super().__init__(*[RSB(cin if i == 0 else cout, cout, projection=(i == 0)) for i in range(num_blocks)])
+    def __init__(self, cin: int, cout: int, num_blocks: int, width: int = COMBINE_CHANNELS):
+        super().__init__(*[RSB(cin if i == 0 else cout, cout, projection=(i == 0), width=width)
+                           for i in range(num_blocks)])
 
 
 def interleave(*maps: torch.Tensor) -> torch.Tensor:
@@ -95,21 +104,25 @@ def interleave(*maps: torch.Tensor) -> torch.Tensor:
 class SemanticRefinement(nn.Module):
     """The SRM: ``forward(hr, hm_prev, hm_next) -> H^final`` (B×J×H×W each); see the module docstring."""
 
-    def __init__(self, num_joints: int = 17, dilations: Sequence[int] = (1,)):
+    def __init__(self, num_joints: int = 17, dilations: Sequence[int] = (1,), width: int = COMBINE_CHANNELS):
         super().__init__()
         j = num_joints
         self.num_joints = j
+        self.width = int(width)
+        if self.width < 1:
+            raise ValueError(f"SemanticRefinement width must be >= 1, got {width}")
         self.dilations = tuple(int(d) for d in dilations)
         if not self.dilations:
             raise ValueError("SemanticRefinement needs at least one dilation")
-        self.diff_fuse = RSBChain(4 * j, 2 * j, 2)
-        self.support_fuse = RSBChain(3 * j, j, 1)
-        self.combine = RSBChain(3 * j, COMBINE_CHANNELS, 2)
+        w = self.width
+        self.diff_fuse = RSBChain(4 * j, 2 * j, 2, width=w)
+        self.support_fuse = RSBChain(3 * j, j, 1, width=w)
+        self.combine = RSBChain(3 * j, w, 2, width=w)
         self.offset_convs = nn.ModuleList(
-            nn.Conv2d(COMBINE_CHANNELS, 2 * j * 9, 3, padding=d, dilation=d, bias=False) for d in self.dilations
+            nn.Conv2d(w, 2 * j * 9, 3, padding=d, dilation=d, bias=False) for d in self.dilations
         )
         self.mask_convs = nn.ModuleList(
-            nn.Conv2d(COMBINE_CHANNELS, j * 9, 3, padding=d, dilation=d, bias=False) for d in self.dilations
+            nn.Conv2d(w, j * 9, 3, padding=d, dilation=d, bias=False) for d in self.dilations
         )
         self.dcns = nn.ModuleList(
             ModulatedDeformConv(j, j, dilation=d, deformable_groups=j) for d in self.dilations
