@@ -530,6 +530,28 @@ def _add_tables(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_tables)
 
 
+def _runtime(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet.tables.runtime import write_runtime
+
+    written = write_runtime(args.benchmarks, out=args.out, json_out=args.json)
+    print("runtime: wrote " + ", ".join(p.as_posix() for p in written))
+    return 0
+
+
+def _add_runtime(sub: argparse._SubParsersAction) -> None:
+    from fasrnet.tables.runtime import BENCHMARKS_DIR, RUNTIME_FILE, RUNTIME_JSON
+
+    p = sub.add_parser("runtime", help="per-stage wall time, peak memory and CPU time of the Snakemake jobs "
+                       "(results/runtime.md, from their benchmark: files; docs/runtime.md)")
+    p.add_argument("--benchmarks", type=Path, default=BENCHMARKS_DIR, metavar="DIR",
+                   help=f"Snakemake's benchmark files (default: {BENCHMARKS_DIR.as_posix()})")
+    p.add_argument("--out", type=Path, default=RUNTIME_FILE, metavar="FILE",
+                   help=f"markdown output (default: {RUNTIME_FILE.as_posix()})")
+    p.add_argument("--json", type=Path, default=RUNTIME_JSON, metavar="FILE",
+                   help=f"the same as JSON (default: {RUNTIME_JSON.as_posix()})")
+    p.set_defaults(func=_runtime)
+
+
 #: Subcommand registrars, in pipeline order. Each adds a parser whose ``func`` is a :data:`Handler`.
 #: To add a stage: define ``_add_<stage>(sub)`` above and append it here on its own line.
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -549,6 +571,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_workflow,
     _add_evaluate,
     _add_tables,
+    _add_runtime,
 ]
 
 

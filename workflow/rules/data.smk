@@ -8,6 +8,8 @@ rule acquire:
         directory(f"{ROOT}/{{dataset}}"),
     log:
         "logs/acquire/{dataset}.log",
+    benchmark:
+        "results/benchmarks/acquire/{dataset}.tsv"
     conda:
         "../envs/fasrnet.yaml"
     shell:
@@ -21,6 +23,8 @@ rule crops:
         directory("data/crops/{dataset}"),
     log:
         "logs/crops/{dataset}.log",
+    benchmark:
+        "results/benchmarks/crops/{dataset}.tsv"
     conda:
         "../envs/fasrnet.yaml"
     shell:
@@ -34,6 +38,8 @@ rule backbone:
         directory("models/backbone"),
     log:
         "logs/backbone.log",
+    benchmark:
+        "results/benchmarks/backbone.tsv"
     threads: ALL_THREADS
     resources:
         torch_threads=ALL_TORCH_THREADS,
@@ -50,6 +56,8 @@ rule extract:
         directory("data/features/{dataset}"),
     log:
         "logs/extract/{dataset}.log",
+    benchmark:
+        "results/benchmarks/extract/{dataset}.tsv"
     threads: JOB_THREADS
     resources:
         torch_threads=TORCH_THREADS,
@@ -66,6 +74,8 @@ rule complexity:
         "results/metrics/complexity.json",
     log:
         "logs/complexity.log",
+    benchmark:
+        "results/benchmarks/complexity.tsv"
     threads: JOB_THREADS
     conda:
         "../envs/fasrnet.yaml"

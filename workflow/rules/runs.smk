@@ -8,6 +8,8 @@ rule train:
         directory("models/{run}"),
     log:
         "logs/train/{run}.log",
+    benchmark:
+        "results/benchmarks/train/{run}.tsv"
     threads: JOB_THREADS
     resources:
         torch_threads=TORCH_THREADS,
@@ -24,6 +26,8 @@ rule predict:
         directory("results/predictions/{run}"),
     log:
         "logs/predict/{run}.log",
+    benchmark:
+        "results/benchmarks/predict/{run}.tsv"
     params:
         splits=lambda wildcards: "val test" if GROUP[wildcards.run] == "main" else "val",
     threads: JOB_THREADS
@@ -43,6 +47,8 @@ rule evaluate:
         "results/metrics/{run}.json",
     log:
         "logs/evaluate/{run}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{run}.tsv"
     conda:
         "../envs/fasrnet.yaml"
     shell:
@@ -56,6 +62,8 @@ rule predict_backbone:
         directory("results/predictions/backbone_{dataset}"),
     log:
         "logs/predict/backbone_{dataset}.log",
+    benchmark:
+        "results/benchmarks/predict_backbone/{dataset}.tsv"
     threads: JOB_THREADS
     resources:
         torch_threads=TORCH_THREADS,
@@ -73,6 +81,8 @@ rule evaluate_backbone:
         "results/metrics/backbone_{dataset}.json",
     log:
         "logs/evaluate/backbone_{dataset}.log",
+    benchmark:
+        "results/benchmarks/evaluate_backbone/{dataset}.tsv"
     conda:
         "../envs/fasrnet.yaml"
     shell:

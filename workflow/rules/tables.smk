@@ -10,6 +10,8 @@ rule tables:
         "results/summary.json",
     log:
         "logs/tables.log",
+    benchmark:
+        "results/benchmarks/tables.tsv"
     conda:
         "../envs/fasrnet.yaml"
     shell:
