@@ -389,6 +389,10 @@ def _train(args: argparse.Namespace, params: Params) -> int:
     if result["state"] == "current":
         print(f"train {args.run}: {trainer.out_dir} is up to date")
         return 0
+    if result["state"] == "reused":
+        print(f"train {args.run}: reused {result['reused']}'s training (same dataset, variant, alpha and seed) "
+              f"for {trainer.out_dir}")
+        return 0
     last = result["history"][-1] if result["history"] else {}
     print(f"train {args.run}: {result['epochs']} epochs, final loss {last.get('loss', float('nan')):.4e}"
           + ("" if last.get("val_map") is None else f", val mAP {last['val_map']:.2f}")

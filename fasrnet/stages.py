@@ -15,6 +15,13 @@ as one literal argument, which refuses it.
 Params granularity decides what a change reruns: only the main runs list ``loss.alpha`` and ``model.variant``,
 so ``dvc exp run -S loss.alpha=0.3`` retrains the main runs and what follows them (predict, evaluate, tables),
 nothing upstream and none of the runs that pin their own alpha.
+
+Runs with one resolved configuration (:mod:`fasrnet.runs`; by default ``main_syn17``, ``alpha_04``, ``seed_0``) train
+once: ``fasrnet train`` derives a run's output from an equivalent run's complete one (docs/resume.md). For
+Snakemake a duplicate's train instance also lists its canonical run's output as an order-only input
+(:attr:`Instance.order_only`, added as ``ancient()``), so the two never train at once and the duplicate always
+reuses; DVC, whose ``foreach`` cannot give one item deps of its own, runs its stages one at a time and relies on
+the reuse alone.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fasrnet.params import Params
+from fasrnet.runs import canonical_runs
 
 RUN_GROUPS = ("main", "ablation", "alpha", "seed")
 
@@ -31,6 +39,8 @@ RUN_GROUPS = ("main", "ablation", "alpha", "seed")
 MODEL_KEYS = ("model.backbone_width", "model.backbone_arch", "model.srm_dilations", "model.offset_conv",
               "model.init_std", "model.dcn_backend", "model.srm_width")
 CODEC_KEYS = ("heatmap",)
+#: What every training reads besides its run's resolved configuration (fasrnet.runs): the same for all runs.
+TRAIN_SHARED_PARAMS = ("train", *MODEL_KEYS, *CODEC_KEYS)
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,7 @@ class Template:
     metrics: tuple[str, ...] = ()  # DVC metrics (cache: false), also Snakemake outputs
     over: str | None = None
     torch: bool = False  # runs torch: Snakemake passes --threads
+    after_canonical: bool = False  # a duplicate run's instance comes after its canonical run's (Snakemake only)
 
 
 @dataclass(frozen=True)
@@ -59,10 +70,13 @@ class Instance:
     outs: tuple[str, ...]
     params: tuple[str, ...]
     metrics: tuple[str, ...] = field(default=())
+    #: Order-only inputs, Snakemake's alone (DVC cannot give one foreach item its own deps): the canonical run's
+    #: outs for a run of the same resolved configuration, so the two never train at once and this one reuses.
+    order_only: tuple[str, ...] = field(default=())
 
 
 def _train_params(group: str) -> tuple[str, ...]:
-    keys = (f"runs.{group}.{{run}}", "train", *MODEL_KEYS, *CODEC_KEYS)
+    keys = (f"runs.{group}.{{run}}", *TRAIN_SHARED_PARAMS)
     return keys + (("loss.alpha", "model.variant") if group == "main" else ())
 
 
@@ -97,7 +111,7 @@ def templates() -> list[Template]:
         out += [
             Template(f"train_{group}", "fasrnet train --run {run}",
                      deps=(*feats, "{root}/{dataset}"), outs=("models/{run}",), params=_train_params(group),
-                     over=group, torch=True),
+                     over=group, torch=True, after_canonical=True),
             Template(f"predict_{group}", f"fasrnet predict --run {{run}} --split {splits}",
                      deps=("models/{run}", *feats), outs=("results/predictions/{run}",),
                      params=("train.batch_size", "train.device", *CODEC_KEYS), over=group, torch=True),
@@ -161,14 +175,17 @@ def instances(params: Params) -> list[Instance]:
     """Every concrete stage for ``params`` (what ``dvc repro`` and ``snakemake all`` run)."""
     out = []
     root = params.data.root
+    canonical = canonical_runs(params)
     for t in templates():
         for item, dataset in items(params, t.over).items():
             run = item if t.over not in (None, "datasets") else ""
             fill = lambda s: _fill(s, root, run, dataset)  # noqa: E731
+            first = canonical.get(run, run) if t.after_canonical else run
             out.append(Instance(
                 name=f"{t.name}@{item}" if t.over else t.name, template=t.name, item=item or None,
                 cmd=_command(t.cmd, item), deps=tuple(map(fill, _expand(t.deps, params))),
                 outs=tuple(map(fill, t.outs)), params=tuple(map(fill, t.params)), metrics=tuple(map(fill, t.metrics)),
+                order_only=tuple(_fill(o, root, first, dataset) for o in t.outs) if first != run else (),
             ))
     return out
 

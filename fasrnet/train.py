@@ -14,7 +14,9 @@ configuration, written when the run completes), ``train_log.csv`` (epoch, lr, lo
 ``run.json`` (the resolved run and its setting: dataset, variant, alpha, seed, backbone, input size, device) and
 ``fingerprint.json`` (what made the run). They are written in ``models/.<run>.partial/`` and swapped in when the run
 completes; a kill leaves the earlier output in place and the next run resumes there (docs/resume.md). No file holds
-timings (the epochs' seconds are printed), so identical runs write identical bytes.
+timings (the epochs' seconds are printed), so identical runs write identical bytes. A run with the resolved
+configuration of another run that is complete and current is not trained again: its output is derived from that
+one, the bytes its training would write (``Trainer._reuse_equivalent``, docs/resume.md).
 
 Several processes (DDP): ``torchrun --nproc_per_node N -m -- fasrnet train --run NAME`` (without the ``--``,
 torchrun's own parser rejects ``--run`` as an ambiguous abbreviation of its ``--run-path``). torchrun's
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import sys
 import time
@@ -54,7 +57,7 @@ from fasrnet.data.posetrack import read_split
 from fasrnet.errors import FasrnetError, describe
 from fasrnet.evaluate import evaluate_videos
 from fasrnet.features import FeatureStore, prepare_backbone, run_backbone
-from fasrnet.io import save_torch, write_json, write_text
+from fasrnet.io import remove_leftovers_beside, save_torch, write_bytes, write_json, write_text
 from fasrnet.models.fasrnet import FaSRnetHead, get_variant
 from fasrnet.models.heatmap import HeatmapCodec
 from fasrnet.models.hrnet import HRNet, read_checkpoint
@@ -62,8 +65,11 @@ from fasrnet.models.loss import fasrnet_loss
 from fasrnet.models.semantic import COMBINE_CHANNELS
 from fasrnet.params import Params
 from fasrnet.predict import predict_store
-from fasrnet.resume import Unit, file_sha256, make_fingerprint, stage_params, store_digest, tree_digest, work_dir_for
+from fasrnet.resume import (Unit, file_sha256, make_fingerprint, read_fingerprint, stage_params, store_digest,
+                            tree_digest, work_dir_for)
+from fasrnet.runs import RunConfig, equivalent_runs, resolve_run  # RunConfig, resolve_run: imported from here too
 from fasrnet.runtime import adam, pick_device, rng_state, seed_everything, set_rng_state
+from fasrnet.stages import TRAIN_SHARED_PARAMS
 
 LOG_COLUMNS = ("epoch", "lr", "loss", "val_map")  # no timings: identical runs give identical logs
 # How long ranks wait for each other (rank 0's validation and checkpoint included) before the group fails.
@@ -117,28 +123,6 @@ def epoch_batches(perm: np.ndarray, batch_size: int, rank: int = 0, world_size: 
         k = len(g) // world_size
         out.append(g[rank * k:(rank + 1) * k])
     return out
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """One resolved training run: a ``runs`` entry with the main setting filled in."""
-
-    name: str
-    dataset: str
-    variant: str
-    alpha: float
-    seed: int
-
-
-def resolve_run(params: Params, name: str) -> RunConfig:
-    r = params.runs.named(name)
-    return RunConfig(
-        name=name,
-        dataset=r.dataset,
-        variant=r.variant or params.model.variant,
-        alpha=params.loss.alpha if r.alpha is None else r.alpha,
-        seed=params.train.seed if r.seed is None else r.seed,
-    )
 
 
 def build_head_for(params: Params, run: RunConfig, channels: int) -> FaSRnetHead:
@@ -354,6 +338,9 @@ class Trainer:
         if unit.is_current(_run_complete):  # every rank sees the same output; nothing is written
             return {"run": self.run_cfg.name, "epochs": tp.epochs, "history": [], "state": "current",
                     **({"rank": self.dist.rank} if ddp else {})}
+        reused = self._reuse_equivalent(config, unit)  # another run of this configuration trained already
+        if reused is not None:
+            return reused
         state = unit.open(_run_complete) if main else "resume"
         if ddp:  # the other ranks read the work directory only once rank 0 has prepared it
             import torch.distributed as dist
@@ -450,6 +437,78 @@ class Trainer:
             "val_map": history[-1]["val_map"] if history else None,
             **({"world_size": self.dist.world_size} if self.dist.distributed else {}),
         }, indent=1)
+
+    def _reuse_equivalent(self, config: dict[str, Any], unit: Unit) -> dict[str, Any] | None:
+        """Derive this run's output from another run's instead of training, when a run with the same resolved
+        configuration (:func:`fasrnet.runs.equivalent_runs`) has a complete output made exactly as this one would
+        be (:func:`reuse_key`); the summary then, else None (train). Only for the pipeline's own output
+        ``models/<run>``; the candidates are tried in params order, the canonical run first. Under DDP rank 0
+        decides and writes, and tells the other ranks."""
+        name = self.run_cfg.name
+        if os.path.abspath(self.out_dir) != os.path.abspath(paths.run_dir(name)):
+            return None
+        found = None
+        if self.dist.is_main:
+            want = reuse_key(unit.fingerprint)
+            found = next((other for other in equivalent_runs(self.params, name)
+                          if other != name and self._derive_from(other, want, config, unit)), None)
+        if self.dist.distributed:
+            import torch.distributed as dist
+
+            shared = [found]
+            dist.broadcast_object_list(shared, src=0)
+            found = shared[0]
+        if found is None:
+            return None
+        return {"run": name, "epochs": self.params.train.epochs, "history": [], "state": "reused", "reused": found,
+                **({"rank": self.dist.rank} if self.dist.distributed else {})}
+
+    def _derive_from(self, other: str, want: dict[str, Any] | None, config: dict[str, Any], unit: Unit) -> bool:
+        """Write this run's output from ``models/<other>`` when that is complete and its :func:`reuse_key` is
+        ``want``: the same weights, optimizer state and history, with this run's name in ``head.pt``,
+        ``checkpoint.pt`` and ``run.json``, ``train_log.csv`` as it is, and this run's own fingerprint; the bytes
+        training this run would write. Built in the work directory and swapped in, like a trained output."""
+        src = paths.run_dir(other)
+        fingerprint = read_fingerprint(src)
+        if want is None or not (src.is_dir() and _run_complete(src)) or reuse_key(fingerprint) != want:
+            return False
+        try:
+            head = read_checkpoint(src / "head.pt", allow_pickle=True)  # written by `fasrnet train`: trusted
+            ckpt = (read_checkpoint(src / "checkpoint.pt", allow_pickle=True)
+                    if (src / "checkpoint.pt").is_file() else None)
+            log = (src / "train_log.csv").read_bytes()
+            summary = json.loads((src / "run.json").read_text())
+            if not (isinstance(head, dict) and "model" in head and isinstance(summary, dict)
+                    and (ckpt is None or isinstance(ckpt, dict))):
+                raise FasrnetError(f"{src}: not the output of `fasrnet train`")
+        except (FasrnetError, OSError, ValueError) as exc:
+            reason = exc if isinstance(exc, FasrnetError) else describe(exc)
+            print(f"warning: not reusing {other}'s training: {reason}", file=sys.stderr, flush=True)
+            return False
+        if read_fingerprint(src) != fingerprint:  # replaced while being read: train instead
+            return False
+        remove_leftovers_beside(unit.target)
+        unit.prepare_fresh()  # this run's own fingerprint.json
+        save_torch(self.work_dir / "head.pt", {**head, "run": asdict(self.run_cfg), "config": config})
+        if ckpt is not None:
+            save_torch(self.checkpoint_path, {**ckpt, "config": config})
+        write_bytes(self.work_dir / "train_log.csv", log)
+        write_json(self.work_dir / "run.json", {**summary, **asdict(self.run_cfg)}, indent=1)
+        unit.commit()
+        return True
+
+
+def reuse_key(fingerprint: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A train fingerprint without what names its run: the run's own params keys (its ``runs`` entry; a main run's
+    ``loss.alpha`` and ``model.variant``, which its resolved configuration holds) and the name in its
+    configuration. Two runs with equal keys train identically: same resolved configuration, shared params
+    (``train``, model, codec), input digests and code version. None for a missing or malformed fingerprint."""
+    try:
+        config = fingerprint["config"]
+        return {**fingerprint, "params": {k: v for k, v in fingerprint["params"].items() if k in TRAIN_SHARED_PARAMS},
+                "config": {**config, "run": {k: v for k, v in config["run"].items() if k != "name"}}}
+    except (TypeError, KeyError, AttributeError):
+        return None
 
 
 def load_head(params: Params, run_name: str, device: torch.device) -> FaSRnetHead:

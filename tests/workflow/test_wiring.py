@@ -60,14 +60,42 @@ def _snakemake_jobs(*args):
     return jobs
 
 
-def test_snakemake_dag_matches_the_registry(registry):
-    jobs = {tuple(job["output"]): job for job in _snakemake_jobs() if job["rule"] != "all"}
+@pytest.fixture(scope="module")
+def snakemake_jobs():
+    return {tuple(job["output"]): job for job in _snakemake_jobs() if job["rule"] != "all"}
+
+
+def test_snakemake_dag_matches_the_registry(registry, snakemake_jobs):
+    jobs = snakemake_jobs
     assert len(jobs) == len(registry)
     for name, inst in registry.items():
         job = jobs[(*inst.outs, *inst.metrics)]
         # One Snakemake rule serves a run stage of every group (train_main, train_seed, ... → train).
         assert job["rule"] == re.sub(r"_(main|ablation|alpha|seed)$", "", inst.template), name
-        assert job["input"] == [*inst.deps, str(stamp_path(name))], name
+        # Order-only inputs are Snakemake's alone: DVC's deps (compared above) never list them.
+        assert job["input"] == [*inst.deps, str(stamp_path(name)), *inst.order_only], name
+
+
+def _order_only(registry):
+    return {name: inst.order_only for name, inst in registry.items() if inst.order_only}
+
+
+def test_duplicate_runs_train_after_their_canonical_run(params, registry, snakemake_jobs):
+    # main_syn17, alpha_04 and seed_0 resolve to one configuration (syn17, fasrnet, alpha 0.4, seed 0): the first
+    # in params order trains, the others wait for its output (and reuse it, fasrnet.train).
+    assert _order_only(registry) == {"train_alpha@alpha_04": ("models/main_syn17",),
+                                     "train_seed@seed_0": ("models/main_syn17",)}
+    for out in ("models/alpha_04", "models/seed_0"):
+        assert snakemake_jobs[(out,)]["input"][-1] == "models/main_syn17", out
+    assert "models/main_syn17" not in snakemake_jobs[("models/alpha_03",)]["input"]
+    # Computed from params: with the main alpha at 0.3, main_syn17 is alpha_03's configuration instead.
+    changed = {i.name: i for i in instances(load_params(REPO / "params.yaml", ["loss.alpha=0.3"]))}
+    assert _order_only(changed) == {"train_alpha@alpha_03": ("models/main_syn17",),
+                                    "train_seed@seed_0": ("models/alpha_04",)}
+    # Only the train stages get them; the paper setting has the same duplicates.
+    assert all(i.template.startswith("train_") for i in registry.values() if i.order_only)
+    assert set(_order_only({i.name: i for i in instances(load_params(REPO / "params-paper.yaml"))})) == {
+        "train_alpha@alpha_04", "train_seed@seed_0"}
 
 
 def test_snakemake_lint_is_clean():

@@ -43,11 +43,12 @@ def stage(template, item=None):
 
 
 def deps(template, key=None):
-    """An input function: the stage's registry deps plus its params stamp."""
+    """An input function: the stage's registry deps plus its params stamp, then its order-only inputs (a duplicate
+    run's train waits for its canonical run's output and reuses it; ancient: that output's time never reruns it)."""
 
     def inputs(wildcards):
         item = wildcards.get(key) if key else None
         inst = stage(template, item)
-        return [*inst.deps, STAMPS[inst.name]]
+        return [*inst.deps, STAMPS[inst.name], *map(ancient, inst.order_only)]
 
     return inputs
