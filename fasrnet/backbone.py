@@ -3,9 +3,15 @@
 - ``backbone.source: checkpoint`` (paper setting): an HRNet checkpoint (official or mmpose layout) at
   ``backbone.checkpoint``, e.g. the downloaded HRNet-W48 COCO 384×288 weights.
 - ``backbone.source: pretrain`` (embedded default): ``fasrnet pretrain-backbone`` trains the small HRNet on single
-  frames (frame t of every train crop, with the crops' augmentation) of the configured datasets, standing in for
-  COCO pretraining, and writes a bare state dict in the official key layout to ``backbone.checkpoint`` — so both
-  sources load through the same :func:`~fasrnet.models.hrnet.load_backbone`.
+  frames (frame t of every train crop, with the crops' augmentation) and writes a bare state dict in the official
+  key layout to ``backbone.checkpoint`` — so both sources load through the same
+  :func:`~fasrnet.models.hrnet.load_backbone`.
+
+  Its frames come from a pretraining set of its own, :data:`PRETRAIN_SET` (``backbone.pretrain_videos`` train
+  videos of the synthetic generator under the seed of that name), as the paper's HRNet was pretrained on COCO and
+  never saw PoseTrack. Pretrained on the heads' own train videos instead (``--datasets``), the backbone would have fitted exactly the frames the head then learns from: its heatmaps on
+  train crops would be better than on val, and the head would learn to trust them more than it should
+  (docs/synthetic.md). The set is synthesized and cropped inside the work directory and deleted when done.
 
 Pretraining is seeded and checkpointed every epoch (``pretrain_state.pt``) in a work directory beside the
 checkpoint's directory, swapped in when complete (docs/resume.md); a killed run resumes.
@@ -23,10 +29,11 @@ import torch
 from tqdm import tqdm
 
 from fasrnet import paths
-from fasrnet.data.crops import CropIndex
+from fasrnet.data.crops import CropIndex, build_crops
+from fasrnet.data.synthetic import synthesize_dataset
 from fasrnet.errors import FasrnetError
 from fasrnet.features import normalize
-from fasrnet.io import save_torch, write_text
+from fasrnet.io import remove_path, save_torch, write_text
 from fasrnet.models.heatmap import HeatmapCodec
 from fasrnet.models.hrnet import HRNet, build_hrnet, load_backbone, read_checkpoint
 from fasrnet.models.loss import joints_mse
@@ -46,29 +53,61 @@ def load_frozen_backbone(params: Params) -> HRNet:
     return model.eval().requires_grad_(False)
 
 
+#: Name of the backbone's own synthetic pretraining set (its seed derives from it, as syn17's from "syn17").
+PRETRAIN_SET = "synpre"
+
+
+def _pretrain_set(params: Params, work: Path, progress: bool) -> CropIndex:
+    """Synthesize the pretraining set into ``work`` and cut its train crops there (both resumable: a finished
+    set or crop store of the same settings is reused); returns the crop store."""
+    sp = params.synthesize.model_copy(update={
+        "videos": params.synthesize.videos.model_copy(update={"train": params.backbone.pretrain_videos,
+                                                               "val": 1, "test": 1})})
+    raw = work / "pretrain_data"
+    if not (raw / PRETRAIN_SET / "meta.json").is_file():
+        synthesize_dataset(raw, PRETRAIN_SET, sp, fmt=18, progress=progress)
+    codec = HeatmapCodec.from_params(params.heatmap)
+    crops = work / "pretrain_crops"
+    build_crops(raw / PRETRAIN_SET, "train", crops, codec, params.crops, progress=progress)
+    return CropIndex.open(crops)
+
+
 def pretrain_backbone(params: Params, datasets: list[str] | None = None, progress: bool = True,
                       stop_after_epoch: int | None = None) -> dict[str, Any]:
-    """Train HRNet-W``model.backbone_width`` on frame t of the train crops; write ``backbone.checkpoint``."""
+    """Train HRNet-W``model.backbone_width`` on frame t of train crops; write ``backbone.checkpoint``.
+
+    The crops are those of the pretraining set :data:`PRETRAIN_SET` (``backbone.pretrain_videos`` train videos),
+    or, when ``datasets`` are named (``--datasets``, by hand), the train crops of those datasets."""
     bp = params.backbone
     if bp.source != "pretrain":
         raise FasrnetError("backbone.source is 'checkpoint': the backbone comes from a checkpoint, not pretraining")
-    datasets = datasets or list(params.data.datasets)
-    stores = [CropIndex.open(paths.crops_dir(ds, "train")) for ds in datasets]
+    own_set = not datasets
+    datasets = [PRETRAIN_SET] if own_set else (datasets or list(params.data.datasets))
     out = Path(bp.checkpoint)
     if out.parent in (Path("."), Path("")):
         raise FasrnetError(f"backbone.checkpoint {out}: pretraining writes a directory of its own; "
                            "name a file inside one, e.g. models/backbone/hrnet.pth")
     config = {"datasets": datasets, "backbone": bp.model_dump(), "width": params.model.backbone_width,
-              "arch": params.model.backbone_arch,
-              "heatmap": params.heatmap.model_dump(), "crops": [len(s) for s in stores]}
-    inputs = {ds: store_digest(paths.crops_dir(ds, "train")) for ds in datasets}
+              "arch": params.model.backbone_arch, "heatmap": params.heatmap.model_dump()}
+    if own_set:  # made from params alone: the synthesizer's and the crops' settings are its inputs
+        config.update(synthesize=params.synthesize.model_dump(), crops=params.crops.model_dump())
+        inputs: dict[str, Any] = {}
+    else:
+        inputs = {ds: store_digest(paths.crops_dir(ds, "train")) for ds in datasets}
     unit = Unit(out.parent, work_dir_for(out.parent),
                 make_fingerprint("backbone", stage_params(params, "backbone"), inputs, config=config))
     state = unit.open(lambda d: (d / out.name).is_file())
     if state == "current":
-        return {"checkpoint": str(out), "crops": sum(len(s) for s in stores), "history": [], "state": state}
-    result = _pretrain_into(unit.work, out.name, params, stores, config, progress, stop_after_epoch)
+        return {"checkpoint": str(out), "crops": None, "history": [], "state": state}
+    if own_set:
+        stores = [_pretrain_set(params, unit.work, progress)]
+    else:
+        stores = [CropIndex.open(paths.crops_dir(ds, "train")) for ds in datasets]
+    state_config = {**config, "crops": [len(s) for s in stores]}  # the fingerprint's config stays as it was
+    result = _pretrain_into(unit.work, out.name, params, stores, state_config, progress, stop_after_epoch)
     if "stopped_at" not in result:
+        for scratch in ("pretrain_data", "pretrain_crops"):  # the output is the checkpoint and its log only
+            remove_path(unit.work / scratch)
         unit.commit()
     return {**result, "checkpoint": str(out), "state": state}
 

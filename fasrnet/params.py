@@ -234,6 +234,8 @@ class ModelParams(Section):
     init_std: float = Field(default=0.001, gt=0.0, le=1.0)
     #: The SRM's width W (combine channels; RSB branches scaled by W/64). 64: the paper's module.
     srm_width: int = Field(default=64, ge=1, le=256)
+    #: H^final = H^r + SRM output instead of the SRM output alone (false: the paper's SRM; docs/synthetic.md).
+    srm_residual: bool = False
     dcn_backend: Literal["auto", "torchvision", "grid_sample"] = "auto"
 
 
@@ -277,6 +279,10 @@ class BackboneParams(Section):
     lr: float = Field(default=0.002, gt=0.0, le=1.0)
     lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [15])
     seed: Seed = 0
+    #: Train videos of the backbone's own pretraining set (``synpre``: the generator's videos under a seed of
+    #: their own, never the heads' train videos; stands in for COCO). ``fasrnet pretrain-backbone --datasets``
+    #: pretrains on those datasets' train crops instead (by hand only: the workflow stage never does).
+    pretrain_videos: int = Field(default=16, ge=1, le=10000)
 
 
 class ExtractParams(Section):

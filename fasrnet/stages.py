@@ -37,7 +37,8 @@ RUN_GROUPS = ("main", "ablation", "alpha", "seed")
 
 #: Model keys every head reads (``model.variant`` only through the main runs, which take it from there).
 MODEL_KEYS = ("model.backbone_width", "model.backbone_arch", "model.srm_dilations", "model.offset_conv",
-              "model.init_std", "model.dcn_backend", "model.srm_width")
+              "model.init_std", "model.dcn_backend", "model.srm_width",
+              "model.srm_residual")
 CODEC_KEYS = ("heatmap",)
 #: What every training reads besides its run's resolved configuration (fasrnet.runs): the same for all runs.
 TRAIN_SHARED_PARAMS = ("train", *MODEL_KEYS, *CODEC_KEYS)
@@ -88,9 +89,12 @@ def templates() -> list[Template]:
                  params=("data.root", "synthesize", "download"), over="datasets"),
         Template("crops", "fasrnet crops --dataset {dataset}", deps=("{root}/{dataset}",),
                  outs=("data/crops/{dataset}",), params=("data.root", "crops", *CODEC_KEYS), over="datasets"),
-        Template("backbone", "fasrnet backbone", deps=("data/crops/{each_dataset}",), outs=("models/backbone",),
+        # The backbone pretrains on a synthetic set of its own (fasrnet/backbone.py), never on the datasets' crops:
+        # it depends on params only, and runs beside the data stages.
+        Template("backbone", "fasrnet backbone", outs=("models/backbone",),
                  params=("backbone", "model.backbone_width", "model.backbone_arch", "train.device",
-                         "download.weights", "download.weights_dir", *CODEC_KEYS), torch=True),
+                         "download.weights", "download.weights_dir", "synthesize", "crops", *CODEC_KEYS),
+                 torch=True),
         Template("extract", "fasrnet extract --dataset {dataset}", deps=("data/crops/{dataset}", "models/backbone"),
                  outs=("data/features/{dataset}",),
                  params=("extract", "backbone.checkpoint", "model.backbone_width", "model.backbone_arch",

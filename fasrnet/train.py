@@ -129,7 +129,7 @@ def build_head_for(params: Params, run: RunConfig, channels: int) -> FaSRnetHead
     m = params.model
     return FaSRnetHead(channels, variant=run.variant, srm_dilations=tuple(m.srm_dilations),
                        offset_conv=m.offset_conv, init_std=m.init_std, dcn_backend=m.dcn_backend,
-                       srm_width=m.srm_width)
+                       srm_width=m.srm_width, srm_residual=m.srm_residual)
 
 
 def targets(codec: HeatmapCodec, joints: np.ndarray, vis: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -523,7 +523,8 @@ def load_head(params: Params, run_name: str, device: torch.device) -> FaSRnetHea
         head = FaSRnetHead(ckpt["channels"], variant=run.variant, srm_dilations=tuple(m["srm_dilations"]),
                            offset_conv=m["offset_conv"], init_std=m["init_std"],
                            dcn_backend=params.model.dcn_backend,  # numerically equivalent paths: a runtime choice
-                           srm_width=m.get("srm_width", COMBINE_CHANNELS))  # heads from before the key: W = 64
+                           srm_width=m.get("srm_width", COMBINE_CHANNELS),  # heads from before the keys: the
+                           srm_residual=m.get("srm_residual", False))  # paper's SRM
         head.load_state_dict(ckpt["model"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise FasrnetError(f"{path}: corrupt head checkpoint ({describe(exc)}); "

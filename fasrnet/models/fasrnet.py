@@ -158,7 +158,8 @@ class FaSRnetHead(nn.Module):
 
     def __init__(self, channels: int, variant: str | VariantSpec = "fasrnet", num_joints: int = NUM_JOINTS,
                  srm_dilations: Sequence[int] = (1,), offset_conv: OffsetConv = "padding1",
-                 init_std: float = 0.001, dcn_backend: DCNBackend = "auto", srm_width: int = COMBINE_CHANNELS):
+                 init_std: float = 0.001, dcn_backend: DCNBackend = "auto", srm_width: int = COMBINE_CHANNELS,
+                 srm_residual: bool = False):
         super().__init__()
         spec = get_variant(variant) if isinstance(variant, str) else variant
         self.spec = spec
@@ -178,7 +179,7 @@ class FaSRnetHead(nn.Module):
         self.srm: SemanticRefinement | None = None
         if spec.srm:
             dil = spec.srm_dilations if spec.srm_dilations is not None else tuple(srm_dilations)
-            self.srm = SemanticRefinement(num_joints, dil, width=srm_width)
+            self.srm = SemanticRefinement(num_joints, dil, width=srm_width, residual=srm_residual)
         init_head(self, init_std)
         set_dcn_backend(self, dcn_backend)
 
@@ -250,5 +251,6 @@ def build_head(params: Params, channels: int | None = None) -> FaSRnetHead:
         init_std=m.init_std,
         dcn_backend=m.dcn_backend,
         srm_width=m.srm_width,
+        srm_residual=m.srm_residual,
     )
 

@@ -104,8 +104,10 @@ def interleave(*maps: torch.Tensor) -> torch.Tensor:
 class SemanticRefinement(nn.Module):
     """The SRM: ``forward(hr, hm_prev, hm_next) -> H^final`` (B×J×H×W each); see the module docstring."""
 
-    def __init__(self, num_joints: int = 17, dilations: Sequence[int] = (1,), width: int = COMBINE_CHANNELS):
+    def __init__(self, num_joints: int = 17, dilations: Sequence[int] = (1,), width: int = COMBINE_CHANNELS,
+                 residual: bool = False):
         super().__init__()
+        self.residual = bool(residual)
         j = num_joints
         self.num_joints = j
         self.width = int(width)
@@ -138,4 +140,5 @@ class SemanticRefinement(nn.Module):
         for offset_conv, mask_conv, dcn in zip(self.offset_convs, self.mask_convs, self.dcns):
             warped = dcn(support, offset_conv(combined), mask_conv(combined))
             out = warped if out is None else out + warped
-        return out / len(self.dcns)
+        out = out / len(self.dcns)
+        return hr + out if self.residual else out

@@ -75,6 +75,18 @@ def load_literature() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
+def head_label(model: Any) -> str:
+    """What head the runs train: the paper's, or the CPU-sized one of the embedded default (docs/synthetic.md)."""
+    changes = []
+    if model.srm_width != 64:
+        changes.append(f"SRM width {model.srm_width} instead of the paper's 64")
+    if model.srm_residual:
+        changes.append("residual SRM: H^final = H^r + the SRM's output")
+    if not changes:
+        return "the paper's FaSRnet head"
+    return f"a **CPU-sized FaSRnet head** ({'; '.join(changes)})"
+
+
 @dataclass(frozen=True)
 class Resolved:
     """A ``params.runs`` entry with the main setting filled in (mirrors ``fasrnet.train.resolve_run``, which
@@ -435,7 +447,7 @@ class Builder:
             "the literature file `fasrnet/tables/literature.yaml`; do not edit by hand.",
             "",
             f"Setting: {setting} — data.datasets: {', '.join(datasets)}; {'; '.join(stand_in)}. Backbone: "
-            f"HRNet-W{p.model.backbone_width} ({backbone}); input crops {h}×{w}; FaSRnet head trained "
+            f"HRNet-W{p.model.backbone_width} ({backbone}); input crops {h}×{w}; {head_label(p.model)}, trained "
             f"{p.train.epochs} epochs; α = {p.loss.alpha} for the main runs.",
             "",
         ]

@@ -20,7 +20,7 @@ TINY_PARAMS = {
     "crops": {"train_views": 1, "shard_size": 8},
     "heatmap": {"input_size": [64, 64]},
     "model": {"backbone_width": 4, "backbone_arch": "lite"},
-    "backbone": {"epochs": 1, "batch_size": 16, "lr_steps": [1]},
+    "backbone": {"epochs": 1, "batch_size": 16, "lr_steps": [1], "pretrain_videos": 2},
     "extract": {"batch_size": 16, "device": "cpu"},
     "train": {"epochs": 3, "batch_size": 8, "lr_steps": [2], "device": "cpu"},
     "runs": {

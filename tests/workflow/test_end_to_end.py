@@ -25,7 +25,7 @@ TINY = {
     "crops": {"shard_size": 16},
     "heatmap": {"input_size": [64, 64]},
     "model": {"backbone_width": 4},
-    "backbone": {"epochs": 1, "batch_size": 16, "lr_steps": [1]},
+    "backbone": {"epochs": 1, "batch_size": 16, "lr_steps": [1], "pretrain_videos": 2},
     "train": {"epochs": 1, "batch_size": 16, "lr_steps": [1], "val_every": 1},
     "runs": {
         "main": {"main_syn17": {"dataset": "syn17"}},
