@@ -101,14 +101,14 @@ def measure(module: nn.Module, run: Callable[[], Any]) -> dict[str, float]:
 
 def measure_setting(width: int, input_size: tuple[int, int], variant: str = "fasrnet",
                     offset_conv: str = "padding1", srm_dilations: tuple[int, ...] = (1,),
-                    arch: str = "standard") -> dict[str, Any]:
+                    arch: str = "standard", srm_width: int = 64, residual: bool = False) -> dict[str, Any]:
     """HRNet (family ``arch``) alone on one frame and FaSRnet (backbone ×3 + head) on three frames, batch 1."""
     torch.manual_seed(0)
     h, w = input_size
     backbone = build_hrnet(width, arch=arch).eval()
     # torchvision's op is invisible to the flop counter, so its DCN MACs are only counted (analytically) once
     head = FaSRnetHead(width, variant, srm_dilations=srm_dilations, offset_conv=offset_conv,
-                       dcn_backend="torchvision").eval()
+                       dcn_backend="torchvision", srm_width=srm_width, residual=residual).eval()
     model = FaSRnet(backbone, head).eval()
     frame = torch.randn(1, 3, h, w)
     frames = torch.randn(1, 3, 3, h, w)
@@ -130,7 +130,8 @@ def measure_setting(width: int, input_size: tuple[int, int], variant: str = "fas
     return {
         "setting": {"backbone_width": width, "backbone_arch": arch, "input_size": [h, w], "frames": 3,
                     "variant": variant,
-                    "offset_conv": offset_conv, "srm_dilations": list(srm_dilations), "batch": 1},
+                    "offset_conv": offset_conv, "srm_dilations": list(srm_dilations), "srm_width": srm_width,
+                    "residual": residual, "batch": 1},
         "hrnet": hrnet,
         "head": head_only,
         "fasrnet": full,
@@ -148,7 +149,7 @@ def complexity_report(params: Params, width: int = PAPER_WIDTH,
     table5 = measure_setting(width, input_size, "fasrnet", params.model.offset_conv, (1,))
     m, hm = params.model, params.heatmap
     configured = measure_setting(m.backbone_width, (hm.input_size[0], hm.input_size[1]), m.variant,
-                                 m.offset_conv, tuple(m.srm_dilations), m.backbone_arch)
+                                 m.offset_conv, tuple(m.srm_dilations), m.backbone_arch, m.srm_width, m.residual)
     ours = {
         "hrnet": {"params": table5["hrnet"]["params"], "gflops": _round(table5["hrnet"]["gflops"]),
                   "gmacs": _round(table5["hrnet"]["gmacs"]),

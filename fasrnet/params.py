@@ -155,7 +155,7 @@ class SynthesizeParams(Section):
     image_width: int = Field(default=320, ge=64, le=4096)
     image_height: int = Field(default=240, ge=64, le=4096)
     jpeg_quality: int = Field(default=90, ge=10, le=100)
-    videos: SplitCounts = Field(default_factory=lambda: SplitCounts(train=16, val=8, test=2))
+    videos: SplitCounts = Field(default_factory=lambda: SplitCounts(train=32, val=8, test=2))
     frames_per_video: int = Field(default=32, ge=8, le=9999)
     min_people: int = Field(default=1, ge=1, le=16)
     max_people: int = Field(default=4, ge=1, le=16)
@@ -219,8 +219,9 @@ class HeatmapParams(Section):
 class ModelParams(Section):
     """The network: HRNet backbone width and the FaSRnet head variant (``fasrnet/models``).
 
-    Paper setting: ``backbone_width: 48`` (HRNet-W48, the official COCO checkpoint). Variants are the rows of
-    Tables 6–8 (``fasrnet.models.fasrnet.VARIANTS`` says what each removes).
+    Paper setting: ``backbone_width: 48`` (HRNet-W48, the official COCO checkpoint), ``srm_width: 64`` and
+    ``residual: false`` (the paper's head; the defaults are the embedded default's CPU-sized head). Variants are
+    the rows of Tables 6–8 (``fasrnet.models.fasrnet.VARIANTS`` says what each removes).
     """
 
     backbone_width: int = Field(default=16, ge=1, le=64)
@@ -233,9 +234,11 @@ class ModelParams(Section):
     offset_conv: Literal["padding1", "dilated"] = "padding1"
     init_std: float = Field(default=0.001, gt=0.0, le=1.0)
     #: The SRM's width W (combine channels; RSB branches scaled by W/64). 64: the paper's module.
-    srm_width: int = Field(default=64, ge=1, le=256)
-    #: H^final = H^r + SRM output instead of the SRM output alone (false: the paper's SRM; docs/synthetic.md).
-    srm_residual: bool = False
+    srm_width: int = Field(default=16, ge=1, le=256)
+    #: Residual refinement: H^r = H_t + the 1x1 conv of the fused feature, H^final = H^r + the SRM's output,
+    #: so the head starts as the frozen backbone and learns corrections (false: the paper's head;
+    #: docs/synthetic.md says why the embedded default uses it).
+    residual: bool = True
     dcn_backend: Literal["auto", "torchvision", "grid_sample"] = "auto"
 
 
@@ -274,15 +277,15 @@ class BackboneParams(Section):
 
     source: Literal["pretrain", "checkpoint"] = "pretrain"
     checkpoint: RequiredPath = "models/backbone/hrnet.pth"
-    epochs: int = Field(default=20, ge=1, le=1000)
+    epochs: int = Field(default=6, ge=1, le=1000)
     batch_size: int = Field(default=16, ge=1, le=4096)
     lr: float = Field(default=0.002, gt=0.0, le=1.0)
-    lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [15])
+    lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [5])
     seed: Seed = 0
     #: Train videos of the backbone's own pretraining set (``synpre``: the generator's videos under a seed of
     #: their own, never the heads' train videos; stands in for COCO). ``fasrnet pretrain-backbone --datasets``
     #: pretrains on those datasets' train crops instead (by hand only: the workflow stage never does).
-    pretrain_videos: int = Field(default=16, ge=1, le=10000)
+    pretrain_videos: int = Field(default=48, ge=1, le=10000)
 
 
 class ExtractParams(Section):
@@ -297,13 +300,16 @@ class TrainParams(Section):
     ×0.1 at epochs 8, 16, 20, 25 (the official code: 9, 17, 21, 25). The embedded default scales the schedule
     down to a few epochs on a tiny head."""
 
-    epochs: int = Field(default=2, ge=1, le=1000)
+    epochs: int = Field(default=1, ge=1, le=1000)
     batch_size: int = Field(default=8, ge=1, le=4096)
     lr: float = Field(default=1e-3, gt=0.0, le=1.0)
     lr_steps: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [1])
-    lr_factor: float = Field(default=0.1, gt=0.0, le=1.0)
+    lr_factor: float = Field(default=0.01, gt=0.0, le=1.0)
+    #: step: lr × lr_factor after each of lr_steps (epochs; the paper's); cosine: from lr down to lr × lr_factor
+    #: along a half cosine over every training step (lr_steps unused), for a run of one or two epochs.
+    lr_schedule: Literal["step", "cosine"] = "cosine"
     seed: Seed = 0
-    val_every: int = Field(default=2, ge=0, le=1000)
+    val_every: int = Field(default=0, ge=0, le=1000)
     online_backbone: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
 

@@ -38,7 +38,7 @@ RUN_GROUPS = ("main", "ablation", "alpha", "seed")
 #: Model keys every head reads (``model.variant`` only through the main runs, which take it from there).
 MODEL_KEYS = ("model.backbone_width", "model.backbone_arch", "model.srm_dilations", "model.offset_conv",
               "model.init_std", "model.dcn_backend", "model.srm_width",
-              "model.srm_residual")
+              "model.residual")
 CODEC_KEYS = ("heatmap",)
 #: What every training reads besides its run's resolved configuration (fasrnet.runs): the same for all runs.
 TRAIN_SHARED_PARAMS = ("train", *MODEL_KEYS, *CODEC_KEYS)
@@ -236,6 +236,7 @@ def dvc_yaml(params: Params) -> dict[str, Any]:
         if t.metrics:
             body["metrics"] = [{conv(m): {"cache": False}} for m in t.metrics]
         stages[t.name] = {"foreach": _DVC_ITEMS[t.over], "do": body} if t.over else body
-    plots = [{f"models/{name}/train_log.csv": {"x": "epoch", "y": ["loss", "val_map"]}}
+    y = ["loss", "val_map"] if params.train.val_every else ["loss"]  # no val_map column to plot without it
+    plots = [{f"models/{name}/train_log.csv": {"x": "epoch", "y": list(y)}}
              for name, run in params.runs.items() if run.group == "main"]
     return {"stages": stages, "metrics": ["results/summary.json"], "plots": plots}

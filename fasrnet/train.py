@@ -129,7 +129,7 @@ def build_head_for(params: Params, run: RunConfig, channels: int) -> FaSRnetHead
     m = params.model
     return FaSRnetHead(channels, variant=run.variant, srm_dilations=tuple(m.srm_dilations),
                        offset_conv=m.offset_conv, init_std=m.init_std, dcn_backend=m.dcn_backend,
-                       srm_width=m.srm_width, srm_residual=m.srm_residual)
+                       srm_width=m.srm_width, residual=m.residual)
 
 
 def targets(codec: HeatmapCodec, joints: np.ndarray, vis: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -330,7 +330,14 @@ class Trainer:
         seed_everything(self.run_cfg.seed)  # python and numpy too: their states go into the checkpoint
         head = build_head_for(self.params, self.run_cfg, self.channels).to(self.device)
         optimizer = adam(head.parameters(), tp.lr, self.device)
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(tp.lr_steps), gamma=tp.lr_factor)
+        steps_per_epoch = -(-len(self.train_store) // tp.batch_size)  # every rank runs this many (epoch_batches)
+        per_step = tp.lr_schedule == "cosine"
+        if per_step:
+            scheduler: Any = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, T_max=max(1, tp.epochs * steps_per_epoch), eta_min=tp.lr * tp.lr_factor)
+        else:
+            scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(tp.lr_steps),
+                                                             gamma=tp.lr_factor)
         history: list[dict[str, Any]] = []
         start = 0
         config = self._config()
@@ -369,6 +376,7 @@ class Trainer:
             perm = np.random.default_rng([self.run_cfg.seed, epoch]).permutation(n)
             batches = epoch_batches(perm, bs, self.dist.rank, self.dist.world_size)
             total, count = 0.0, 0
+            epoch_lr = optimizer.param_groups[0]["lr"]  # logged: the lr the epoch starts with
             bar = tqdm(batches, desc=f"train {self.run_cfg.name} epoch {epoch + 1}/{tp.epochs}", unit="batch",
                        disable=not self.progress, leave=False)
             for idx in bar:
@@ -378,6 +386,8 @@ class Trainer:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if per_step:
+                    scheduler.step()
                 total += loss.item() * len(idx)
                 count += len(idx)
                 bar.set_postfix(loss=f"{loss.item():.3e}")
@@ -385,8 +395,9 @@ class Trainer:
                 sums = torch.tensor([total, float(count)], dtype=torch.float64, device=self.device)
                 dist.all_reduce(sums)
                 total, count = float(sums[0]), int(sums[1])
-            lr = optimizer.param_groups[0]["lr"]
-            scheduler.step()
+            lr = epoch_lr
+            if not per_step:
+                scheduler.step()
             val = None
             if main and tp.val_every and ((epoch + 1) % tp.val_every == 0 or epoch + 1 == tp.epochs):
                 val = self._val(head)
@@ -524,7 +535,7 @@ def load_head(params: Params, run_name: str, device: torch.device) -> FaSRnetHea
                            offset_conv=m["offset_conv"], init_std=m["init_std"],
                            dcn_backend=params.model.dcn_backend,  # numerically equivalent paths: a runtime choice
                            srm_width=m.get("srm_width", COMBINE_CHANNELS),  # heads from before the keys: the
-                           srm_residual=m.get("srm_residual", False))  # paper's SRM
+                           residual=m.get("residual", False))  # paper's head
         head.load_state_dict(ckpt["model"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise FasrnetError(f"{path}: corrupt head checkpoint ({describe(exc)}); "

@@ -150,7 +150,9 @@ class FaSRnetHead(nn.Module):
     """Feature refinement (alignment + fusion + H^r) and semantic refinement, as the variant prescribes.
 
     ``srm_width`` is the SRM's width W (64: the paper's module; smaller: the CPU-sized module of the embedded
-    default, see ``semantic.py``).
+    default, see ``semantic.py``). ``residual`` makes both refinements corrections: H^r = H_t + conv(F^final)
+    and H^final = H^r + SRM(…), so that the untrained head reproduces the frozen backbone (the paper's head:
+    ``False``).
 
     ``forward(feat_prev, feat_cur, feat_next, hm_prev, hm_cur, hm_next) -> dict(hr, final, pred)``; see the
     module docstring for shapes.
@@ -159,7 +161,7 @@ class FaSRnetHead(nn.Module):
     def __init__(self, channels: int, variant: str | VariantSpec = "fasrnet", num_joints: int = NUM_JOINTS,
                  srm_dilations: Sequence[int] = (1,), offset_conv: OffsetConv = "padding1",
                  init_std: float = 0.001, dcn_backend: DCNBackend = "auto", srm_width: int = COMBINE_CHANNELS,
-                 srm_residual: bool = False):
+                 residual: bool = False):
         super().__init__()
         spec = get_variant(variant) if isinstance(variant, str) else variant
         self.spec = spec
@@ -179,7 +181,8 @@ class FaSRnetHead(nn.Module):
         self.srm: SemanticRefinement | None = None
         if spec.srm:
             dil = spec.srm_dilations if spec.srm_dilations is not None else tuple(srm_dilations)
-            self.srm = SemanticRefinement(num_joints, dil, width=srm_width, residual=srm_residual)
+            self.srm = SemanticRefinement(num_joints, dil, width=srm_width, residual=residual)
+        self.residual = bool(residual)
         init_head(self, init_std)
         set_dcn_backend(self, dcn_backend)
 
@@ -197,6 +200,8 @@ class FaSRnetHead(nn.Module):
                 feat_next = self.align_next(feat_next, feat_cur)
             fused = self.fusion(torch.stack([feat_prev, feat_cur, feat_next], dim=1))
             hr = self.final_layer(fused)
+            if self.residual:  # a correction of the backbone's own heatmap of frame t
+                hr = hr + hm_cur
         final = None
         if self.srm is not None:
             final = self.srm(hr if hr is not None else hm_cur, hm_prev, hm_next)
@@ -251,6 +256,6 @@ def build_head(params: Params, channels: int | None = None) -> FaSRnetHead:
         init_std=m.init_std,
         dcn_backend=m.dcn_backend,
         srm_width=m.srm_width,
-        srm_residual=m.srm_residual,
+        residual=m.residual,
     )
 

@@ -80,8 +80,8 @@ def head_label(model: Any) -> str:
     changes = []
     if model.srm_width != 64:
         changes.append(f"SRM width {model.srm_width} instead of the paper's 64")
-    if model.srm_residual:
-        changes.append("residual SRM: H^final = H^r + the SRM's output")
+    if model.residual:
+        changes.append("residual refinement: H^r = H_t + conv(F^final), H^final = H^r + SRM")
     if not changes:
         return "the paper's FaSRnet head"
     return f"a **CPU-sized FaSRnet head** ({'; '.join(changes)})"

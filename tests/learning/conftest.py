@@ -22,7 +22,9 @@ TINY_PARAMS = {
     "model": {"backbone_width": 4, "backbone_arch": "lite"},
     "backbone": {"epochs": 1, "batch_size": 16, "lr_steps": [1], "pretrain_videos": 2},
     "extract": {"batch_size": 16, "device": "cpu"},
-    "train": {"epochs": 3, "batch_size": 8, "lr_steps": [2], "device": "cpu"},
+    # The paper's step schedule and validation, pinned: tests check both.
+    "train": {"epochs": 3, "batch_size": 8, "lr_steps": [2], "lr_factor": 0.1, "lr_schedule": "step", "val_every": 2,
+              "device": "cpu"},
     "runs": {
         "main": {"main_syn17": {"dataset": "syn17"}},
         "ablation": {"ablation_fda": {"dataset": "syn17", "variant": "fda", "alpha": 0.4}},

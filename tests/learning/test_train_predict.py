@@ -156,3 +156,18 @@ def test_unknown_run_and_missing_head_are_clear_errors(in_workspace, capsys):
     assert "unknown run 'main_syn99'; did you mean main_syn17?" in err and "ablation_fda" in err
     assert main(["predict", "--run", "ablation_fda", "--split", "val"]) == 2
     assert "fasrnet train --run ablation_fda" in capsys.readouterr().err
+
+
+def test_cosine_schedule_decays_every_step_and_resumes_to_the_same_weights(in_workspace, tmp_path):
+    params = load_params("params.yaml", ["train.lr_schedule=cosine", "train.epochs=3", "train.lr_factor=0.01"])
+    run = resolve_run(params, "main_syn17")
+    full = Trainer(params, run, out_dir=tmp_path / "full", progress=False).run()
+    lrs = [h["lr"] for h in full["history"]]
+    assert lrs[0] == params.train.lr and lrs[0] > lrs[1] > lrs[2] > params.train.lr * params.train.lr_factor
+    ckpt = torch.load(tmp_path / "full" / "head.pt", weights_only=False)
+    assert ckpt["config"]["train"]["lr_schedule"] == "cosine"
+    # stopped after epoch 1 and resumed: the scheduler's per-step state travels in the checkpoint
+    Trainer(params, run, out_dir=tmp_path / "split", progress=False).run(stop_after_epoch=1)
+    Trainer(params, run, out_dir=tmp_path / "split", progress=False).run()
+    a, b = _weights(tmp_path / "full" / "head.pt"), _weights(tmp_path / "split" / "head.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)

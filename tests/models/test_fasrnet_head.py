@@ -216,3 +216,38 @@ def test_build_head_reads_params_and_backend_switch_applies_everywhere():
     assert all(m.backend == "grid_sample" for m in dcns)
     with pytest.raises(ValueError, match="unknown variant"):
         FaSRnetHead(C, "nope")
+
+
+def test_srm_width_64_is_the_papers_module_and_a_narrower_one_is_smaller():
+    with torch.device("meta"):
+        paper, default = SemanticRefinement(17), SemanticRefinement(17, width=64)
+        narrow = SemanticRefinement(17, width=16)
+    assert _count(paper) == _count(default) == 535_045
+    assert narrow.combine[0].conv_out.conv.out_channels == 16
+    assert narrow.offset_convs[0].in_channels == narrow.mask_convs[0].in_channels == 16
+    # every RSB branch is scaled by W/64, but never below MIN_BRANCH
+    assert [b.branch for c in (narrow.diff_fuse, narrow.support_fuse, narrow.combine) for b in c] == [6, 3, 5, 5, 2]
+    assert _count(narrow) < _count(paper) / 4
+    head = FaSRnetHead(C, "fasrnet", srm_width=16)
+    assert head(*_inputs())["final"].shape == (B, 17, H, W)
+
+
+@pytest.mark.parametrize("variant", ["fasrnet", "no_fr", "fda", "baseline"])
+def test_residual_head_starts_as_the_backbone_and_the_papers_head_does_not(variant):
+    torch.manual_seed(0)
+    inputs = _inputs(seed=1)
+    hm_cur = inputs[4]
+    residual = FaSRnetHead(C, variant, srm_width=16, residual=True).eval()
+    paper = FaSRnetHead(C, variant).eval()
+    with torch.no_grad():
+        pred = residual(*inputs)["pred"]
+        paper_pred = paper(*inputs)["pred"]
+    # corrections start near 0 (weights ~ N(0, 0.001), DCN masks ~ 0): the untrained head is the backbone
+    assert (pred - hm_cur).abs().max() < 1e-2
+    assert (paper_pred - hm_cur).abs().max() > 0.5
+
+
+def test_build_head_reads_srm_width_and_residual():
+    params = Params(model=ModelParams(backbone_width=C, srm_width=8, residual=True))
+    head = build_head(params)
+    assert head.srm is not None and head.srm.width == 8 and head.srm.residual and head.residual

@@ -145,3 +145,20 @@ def test_flip_back_undoes_an_equivariant_prediction_and_flip_average_uses_it():
     assert torch.equal(flip_back(on_mirrored_crop, shift_pixel=False), hm)
     shifted = torch.cat([hm[..., :1], hm[..., :-1]], dim=-1)
     assert torch.allclose(flip_average(hm, on_mirrored_crop), 0.5 * (hm + shifted))
+
+
+@pytest.mark.parametrize("subpixel", [True, False])
+def test_batch_encoding_is_bit_identical_to_encoding_each_crop(subpixel):
+    from fasrnet.models.heatmap import encode_batch
+
+    rng = np.random.default_rng(0)
+    joints = rng.uniform(-30, 100, (64, 17, 2))  # some far outside the heatmap window
+    joints[0, 3] = np.nan
+    joints[1, 4] = np.inf
+    vis = rng.random((64, 17)) > 0.2
+    target, weight = encode_batch(joints, vis, (16, 24), 0.75, 4, subpixel)
+    one = [encode(j, v, (16, 24), 0.75, 4, subpixel) for j, v in zip(joints, vis)]
+    assert target.dtype == np.float32 and weight.dtype == np.float32
+    assert np.array_equal(target, np.stack([t for t, _ in one]))
+    assert np.array_equal(weight, np.stack([w for _, w in one]))
+    assert 0 < weight.sum() < weight.size

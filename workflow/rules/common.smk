@@ -25,9 +25,8 @@ CPUS = len(os.sched_getaffinity(0))
 CORES = workflow.cores if isinstance(workflow.cores, int) else CPUS
 JOB_THREADS = max(1, CORES // CPUS)
 TORCH_THREADS = max(1, JOB_THREADS * CPUS // max(CORES, CPUS))
-# Backbone pretraining gates every later torch stage: it takes all cores and a thread per real CPU.
-ALL_THREADS = CORES
-ALL_TORCH_THREADS = max(1, min(CORES, CPUS))
+# Backbone pretraining needs no dataset (it synthesizes its own set), so it runs as one torch job beside the data
+# stages instead of taking every core after them.
 
 
 wildcard_constraints:

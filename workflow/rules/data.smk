@@ -1,4 +1,4 @@
-# Data and backbone: acquire (synthesize or download) → crops → backbone → extract.
+# Data and backbone: acquire (synthesize or download) → crops, beside them backbone; then extract.
 
 
 rule acquire:
@@ -40,9 +40,9 @@ rule backbone:
         "logs/backbone.log",
     benchmark:
         "results/benchmarks/backbone.tsv"
-    threads: ALL_THREADS
+    threads: JOB_THREADS
     resources:
-        torch_threads=ALL_TORCH_THREADS,
+        torch_threads=TORCH_THREADS,
     conda:
         "../envs/fasrnet.yaml"
     shell:

@@ -1,0 +1,32 @@
+"""Backbone pretraining on its own synthetic set (synpre), never on the heads' train videos (fasrnet/backbone.py)."""
+
+import json
+from pathlib import Path
+
+from fasrnet import paths
+from fasrnet.backbone import PRETRAIN_SET, pretrain_backbone
+from fasrnet.params import load_params
+
+
+def test_pretraining_uses_its_own_set_and_leaves_only_the_checkpoint(in_workspace):
+    params = load_params("params.yaml")
+    out = Path(params.backbone.checkpoint).parent
+    fingerprint = json.loads((out / "fingerprint.json").read_text())
+    text = json.dumps(fingerprint)
+    assert PRETRAIN_SET in text
+    assert str(paths.crops_dir("syn17", "train")) not in text  # the heads' train crops are no input
+    # the pretraining set was synthesized and cropped in the work directory and deleted when done
+    assert sorted(p.name for p in out.iterdir()) == ["fingerprint.json", "hrnet.pth", "pretrain_log.csv", "pretrain_state.pt"]
+    assert not list(out.parent.glob(".backbone.partial*"))
+
+
+def test_pretraining_does_not_depend_on_the_datasets_crops(workspace, tmp_path, monkeypatch):
+    """The same params in a directory without any dataset or crop give the same weights, byte for byte."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_bytes((workspace / "params.yaml").read_bytes())
+    params = load_params("params.yaml")
+    result = pretrain_backbone(params, progress=False)
+    assert result["state"] != "current" and result["crops"] > 0
+    ours = Path(params.backbone.checkpoint)
+    assert ours.read_bytes() == (workspace / params.backbone.checkpoint).read_bytes()
+    assert not (tmp_path / "data").exists()
