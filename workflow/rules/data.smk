@@ -12,6 +12,7 @@ rule acquire:
         "results/benchmarks/acquire/{dataset}.tsv"
     conda:
         "../envs/fasrnet.yaml"
+    priority: 1  # the data chain first; complexity (Table 5 only) must not delay it
     shell:
         "fasrnet acquire --dataset {wildcards.dataset:q} > {log:q} 2>&1"
 
@@ -27,6 +28,7 @@ rule crops:
         "results/benchmarks/crops/{dataset}.tsv"
     conda:
         "../envs/fasrnet.yaml"
+    priority: 1  # the data chain first; complexity (Table 5 only) must not delay it
     shell:
         "fasrnet crops --dataset {wildcards.dataset:q} > {log:q} 2>&1"
 
@@ -45,6 +47,7 @@ rule backbone:
         torch_threads=TORCH_THREADS,
     conda:
         "../envs/fasrnet.yaml"
+    priority: 1  # the data chain first; complexity (Table 5 only) must not delay it
     shell:
         "fasrnet backbone --threads {resources.torch_threads} > {log:q} 2>&1"
 
@@ -63,6 +66,7 @@ rule extract:
         torch_threads=TORCH_THREADS,
     conda:
         "../envs/fasrnet.yaml"
+    priority: 1  # the data chain first; complexity (Table 5 only) must not delay it
     shell:
         "fasrnet extract --dataset {wildcards.dataset:q} --threads {resources.torch_threads} > {log:q} 2>&1"
 
