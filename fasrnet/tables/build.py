@@ -75,6 +75,10 @@ def load_literature() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" + ("" if n == 1 else "s")
+
+
 def head_label(model: Any) -> str:
     """What head the runs train: the paper's, or the CPU-sized one of the embedded default (docs/synthetic.md)."""
     changes = []
@@ -216,7 +220,7 @@ class Inputs:
             parts = [f"{r.dataset} val", str(info.get("backbone", "?")), self._input_size(info),
                      str(info.get("device", "?"))]
             if info.get("epochs") is not None:
-                parts.append(f"{info['epochs']} epochs")
+                parts.append(_epochs(info["epochs"]))
         else:
             parts = [f"{r.dataset} val", f"HRNet-W{self.params.model.backbone_width}", self._input_size(None),
                      f"device n/a (no {(paths.run_dir(name) / 'run.json').as_posix()})"]
@@ -448,7 +452,7 @@ class Builder:
             "",
             f"Setting: {setting} — data.datasets: {', '.join(datasets)}; {'; '.join(stand_in)}. Backbone: "
             f"HRNet-W{p.model.backbone_width} ({backbone}); input crops {h}×{w}; {head_label(p.model)}, trained "
-            f"{p.train.epochs} epochs; α = {p.loss.alpha} for the main runs.",
+            f"{_epochs(p.train.epochs)}; α = {p.loss.alpha} for the main runs.",
             "",
         ]
         if synthetic:
