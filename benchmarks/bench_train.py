@@ -25,10 +25,10 @@ What is measured (both versions print the epoch's seconds; process start-up and 
   output says so when that happens);
 - head training samples/s = train crops / seconds of its ``main_syn17: epoch 1/1 … (s)`` line, with each
   version's default params;
-- the same once more with the paper's head architecture at the default geometry: ``-S model.srm_width=64`` for a
-  version whose params have that key (detected from ``fasrnet params show``, never assumed), its default head for
-  one without it (at LANDED that is the paper's head: SRM width 64 is built in) — "the same maths at least as fast
-  as before";
+- the same once more with the paper's head architecture at the default geometry: ``-S model.srm_width=64
+  -S model.residual=false`` for a version whose params have those keys (detected from ``fasrnet params show``,
+  never assumed), its default head for one without them (at LANDED that is the paper's head: SRM width 64 is
+  built in) — "the same maths at least as fast as before";
 - peak RSS of each training process;
 - the machine reference: fp32 3x3 convolution GFLOP/s, forward + backward (2 + 4 FLOPs per MAC), at the head's
   shapes (batch 32, 64->64 and C->C channels, C = ``model.backbone_width``, at the heatmap size; 16 at 24x16 by
@@ -67,7 +67,7 @@ RUN = "main_syn17"
 DATASET = "syn17"
 
 #: The paper's head architecture, as far as a version's params can express it (keys it lacks are skipped).
-PAPER_HEAD = {"model.srm_width": 64}
+PAPER_HEAD = {"model.srm_width": 64, "model.residual": False}
 
 #: Shared overrides for --paper: HRNet-W48 standard at 384x288 (heatmaps 96x72), larger frames to cut them from.
 PAPER_GEOMETRY = {"model.backbone_width": 48, "model.backbone_arch": "standard", "heatmap.input_size": [384, 288],

@@ -9,9 +9,10 @@
 
   Its frames come from a pretraining set of its own, :data:`PRETRAIN_SET` (``backbone.pretrain_videos`` train
   videos of the synthetic generator under the seed of that name), as the paper's HRNet was pretrained on COCO and
-  never saw PoseTrack. Pretrained on the heads' own train videos instead (``--datasets``), the backbone would have fitted exactly the frames the head then learns from: its heatmaps on
-  train crops would be better than on val, and the head would learn to trust them more than it should
-  (docs/synthetic.md). The set is synthesized and cropped inside the work directory and deleted when done.
+  never saw PoseTrack. Pretrained on the heads' own train videos instead (``--datasets``), the backbone would
+  have fitted exactly the frames the head then learns from: its heatmaps on train crops would be better than on
+  val, and the head would learn to trust them more than it should (docs/synthetic.md). The set is synthesized
+  and cropped inside the work directory and deleted when done.
 
 Pretraining is seeded and checkpointed every epoch (``pretrain_state.pt``) in a work directory beside the
 checkpoint's directory, swapped in when complete (docs/resume.md); a killed run resumes.

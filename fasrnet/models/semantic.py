@@ -14,7 +14,9 @@ w_p = w_n = 0.5 (DCPose's margin weighting for frames t∓1):
 
 ``width`` (``model.srm_width``) sizes the module for a CPU: W is the combine chain's width, and every RSB's branch
 width ``⌊in·26/64⌋`` is scaled by W/64 too (at least :data:`MIN_BRANCH`). At W = 64 it is the paper's module
-exactly; the embedded default uses a narrower one (docs/synthetic.md), which the tables label.
+exactly; the embedded default uses a narrower one (docs/synthetic.md), which the tables label. ``residual``
+(``model.residual``) returns H^r + the averaged DCN output instead of the DCN output alone: the untrained module
+(masks ≈ 0) passes H^r through, and training learns a correction (the paper's module: ``False``).
 
 Paper vs code: Eq. 13 feeds H^r into the difference branch; the code does not (followed here). The paper's single
 d = 1 DCN is the default; the ``smd`` ablation uses dilations 3, 6, 9, 12, 15.
@@ -51,9 +53,10 @@ class ConvBN(nn.Module):
 class RSB(nn.Module):
     """Residual steps block (RSN, Cai et al. 2020).
 
-    ``b = ⌊in·26/64⌋`` (scaled by ``width / 64``, at least :data:`MIN_BRANCH`, for a narrower module); a 1×1 conv makes 4 chunks of b channels; chunk k (1–4) runs through k 3×3 conv+BN+ReLU
-    units, unit m of chunk k also receiving unit m of chunk k−1 (10 units in all); the last unit of every chunk is
-    concatenated, 1×1 conv + BN to ``out``, plus the shortcut (a 1×1 conv+BN projection if given), ReLU.
+    ``b = ⌊in·26/64⌋`` (scaled by ``width / 64``, at least :data:`MIN_BRANCH`, for a narrower module); a 1×1
+    conv makes 4 chunks of b channels; chunk k (1–4) runs through k 3×3 conv+BN+ReLU units, unit m of chunk k
+    also receiving unit m of chunk k−1 (10 units in all); the last unit of every chunk is concatenated, 1×1 conv
+    + BN to ``out``, plus the shortcut (a 1×1 conv+BN projection if given), ReLU.
     """
 
     def __init__(self, cin: int, cout: int, projection: bool, width: int = COMBINE_CHANNELS):
@@ -102,7 +105,8 @@ def interleave(*maps: torch.Tensor) -> torch.Tensor:
 
 
 class SemanticRefinement(nn.Module):
-    """The SRM: ``forward(hr, hm_prev, hm_next) -> H^final`` (B×J×H×W each); see the module docstring."""
+    """The SRM: ``forward(hr, hm_prev, hm_next) -> H^final`` (B×J×H×W each); see the module docstring
+    (``width``: W; ``residual``: H^final = H^r + the DCN output)."""
 
     def __init__(self, num_joints: int = 17, dilations: Sequence[int] = (1,), width: int = COMBINE_CHANNELS,
                  residual: bool = False):

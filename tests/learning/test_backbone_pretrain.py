@@ -16,7 +16,8 @@ def test_pretraining_uses_its_own_set_and_leaves_only_the_checkpoint(in_workspac
     assert PRETRAIN_SET in text
     assert str(paths.crops_dir("syn17", "train")) not in text  # the heads' train crops are no input
     # the pretraining set was synthesized and cropped in the work directory and deleted when done
-    assert sorted(p.name for p in out.iterdir()) == ["fingerprint.json", "hrnet.pth", "pretrain_log.csv", "pretrain_state.pt"]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["fingerprint.json", "hrnet.pth", "pretrain_log.csv", "pretrain_state.pt"]
     assert not list(out.parent.glob(".backbone.partial*"))
 
 
