@@ -433,7 +433,8 @@ class Builder:
             setting = "**mixed setting** (synthetic and real PoseTrack data)"
         h, w = p.heatmap.input_size
         if p.backbone.source == "pretrain":
-            backbone = "HRNet pretrained by the pipeline on single synthetic frames, then frozen"
+            backbone = ("HRNet pretrained by the pipeline on single frames of a synthetic set of its own (never the "
+                        "heads' train videos), then frozen")
         else:
             backbone = f"the downloaded checkpoint {p.backbone.checkpoint}, frozen"
         stand_in = []
