@@ -145,30 +145,12 @@ def encode(
     ``joints`` ``(J, 2)`` are in crop (network input) pixels, ``visible`` ``(J,)`` truthy where the joint is
     labelled visible; ``heatmap_size`` is ``(width, height)``; ``sigma`` in heatmap pixels.
     """
-    w, h = int(heatmap_size[0]), int(heatmap_size[1])
     joints = np.asarray(joints, dtype=np.float64).reshape(-1, 2)
     vis = np.asarray(visible).reshape(-1).astype(bool)
     if len(vis) != len(joints):
         raise ValueError(f"{len(joints)} joints but {len(vis)} visibility flags")
-    radius = 3.0 * sigma
-    xs = np.arange(w, dtype=np.float64)
-    ys = np.arange(h, dtype=np.float64)
-    target = np.zeros((len(joints), h, w), dtype=np.float32)
-    weight = np.zeros(len(joints), dtype=np.float32)
-    for j, (x, y) in enumerate(joints):
-        if not vis[j] or not (np.isfinite(x) and np.isfinite(y)):
-            continue
-        mx, my = x / stride, y / stride
-        if not subpixel:
-            mx, my = float(int(mx + 0.5)), float(int(my + 0.5))
-        if mx + radius < 0 or my + radius < 0 or mx - radius > w - 1 or my - radius > h - 1:
-            continue  # the Gaussian window misses the heatmap entirely
-        dx, dy = xs - mx, ys - my
-        gx = np.where(np.abs(dx) <= radius, np.exp(-(dx**2) / (2 * sigma**2)), 0.0)
-        gy = np.where(np.abs(dy) <= radius, np.exp(-(dy**2) / (2 * sigma**2)), 0.0)
-        target[j] = np.outer(gy, gx)
-        weight[j] = 1.0
-    return target, weight
+    target, weight = encode_batch(joints[None], vis[None], heatmap_size, sigma, stride, subpixel)
+    return target[0], weight[0]
 
 
 def encode_batch(
@@ -180,8 +162,10 @@ def encode_batch(
     subpixel: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`encode` of ``N`` crops at once: ``joints`` ``(N, J, 2)``, ``visible`` ``(N, J)`` → targets
-    ``(N, J, H, W)`` float32 and weights ``(N, J)`` float32, bit-identical to encoding each crop alone (the same
-    float64 maths, vectorised; a training step no longer loops over its crops in Python)."""
+    ``(N, J, H, W)`` float32 and weights ``(N, J)`` float32. Per joint: a Gaussian of ``sigma`` at the joint /
+    ``stride`` (rounded to a pixel unless ``subpixel``), cut at 3σ, weight 1; zero and weight 0 for a joint not
+    visible, not finite, or whose window misses the heatmap. float64 maths, vectorised over crops and joints (a
+    training step no longer loops in Python), cast to float32."""
     w, h = int(heatmap_size[0]), int(heatmap_size[1])
     joints = np.asarray(joints, dtype=np.float64)
     if joints.ndim != 3 or joints.shape[-1] != 2:
