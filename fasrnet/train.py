@@ -342,7 +342,12 @@ class Trainer:
         start = 0
         config = self._config()
         unit = self._unit(config)
-        if unit.is_current(_run_complete):  # every rank sees the same output; nothing is written
+        current = unit.is_current(_run_complete)
+        if ddp:  # every rank looks before rank 0 may write (a reuse, below): all see the same output
+            import torch.distributed as dist
+
+            dist.barrier()
+        if current:
             return {"run": self.run_cfg.name, "epochs": tp.epochs, "history": [], "state": "current",
                     **({"rank": self.dist.rank} if ddp else {})}
         reused = self._reuse_equivalent(config, unit)  # another run of this configuration trained already
