@@ -327,19 +327,6 @@ class Trainer:
         tp = self.params.train
         ddp = self.dist.distributed
         main = self.dist.is_main
-        seed_everything(self.run_cfg.seed)  # python and numpy too: their states go into the checkpoint
-        head = build_head_for(self.params, self.run_cfg, self.channels).to(self.device)
-        optimizer = adam(head.parameters(), tp.lr, self.device)
-        steps_per_epoch = -(-len(self.train_store) // tp.batch_size)  # every rank runs this many (epoch_batches)
-        per_step = tp.lr_schedule == "cosine"
-        if per_step:
-            scheduler: Any = torch.optim.lr_scheduler.CosineAnnealingLR(
-                optimizer, T_max=max(1, tp.epochs * steps_per_epoch), eta_min=tp.lr * tp.lr_factor)
-        else:
-            scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(tp.lr_steps),
-                                                             gamma=tp.lr_factor)
-        history: list[dict[str, Any]] = []
-        start = 0
         config = self._config()
         unit = self._unit(config)
         current = unit.is_current(_run_complete)
@@ -353,10 +340,21 @@ class Trainer:
         reused = self._reuse_equivalent(config, unit)  # another run of this configuration trained already
         if reused is not None:
             return reused
+        seed_everything(self.run_cfg.seed)  # python and numpy too: their states go into the checkpoint
+        head = build_head_for(self.params, self.run_cfg, self.channels).to(self.device)
+        optimizer = adam(head.parameters(), tp.lr, self.device)
+        steps_per_epoch = -(-len(self.train_store) // tp.batch_size)  # every rank runs this many (epoch_batches)
+        per_step = tp.lr_schedule == "cosine"
+        if per_step:
+            scheduler: Any = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, T_max=max(1, tp.epochs * steps_per_epoch), eta_min=tp.lr * tp.lr_factor)
+        else:
+            scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(tp.lr_steps),
+                                                             gamma=tp.lr_factor)
+        history: list[dict[str, Any]] = []
+        start = 0
         state = unit.open(_run_complete) if main else "resume"
         if ddp:  # the other ranks read the work directory only once rank 0 has prepared it
-            import torch.distributed as dist
-
             dist.barrier()
         ckpt = self._resumable_checkpoint(config)
         if ckpt is not None:

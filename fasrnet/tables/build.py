@@ -34,7 +34,7 @@ import math
 import os
 import re
 import statistics
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -46,6 +46,7 @@ from fasrnet import paths
 from fasrnet.errors import FasrnetError
 from fasrnet.evaluate.episodes import SUBSETS
 from fasrnet.params import Params
+from fasrnet.runs import resolve_run
 
 #: Table columns as the paper labels them, and the metrics-JSON keys they come from (``columns``).
 COLUMNS: tuple[str, ...] = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "mAP")
@@ -93,8 +94,7 @@ def head_label(model: Any) -> str:
 
 @dataclass(frozen=True)
 class Resolved:
-    """A ``params.runs`` entry with the main setting filled in (mirrors ``fasrnet.train.resolve_run``, which
-    is not imported here: it would pull in torch)."""
+    """A ``params.runs`` entry with the main setting filled in (:func:`fasrnet.runs.resolve_run`) and its group."""
 
     name: str
     dataset: str
@@ -105,10 +105,7 @@ class Resolved:
 
 
 def resolve(params: Params, name: str) -> Resolved:
-    r = params.runs[name]
-    return Resolved(name=name, dataset=r.dataset, group=r.group, variant=r.variant or params.model.variant,
-                    alpha=params.loss.alpha if r.alpha is None else r.alpha,
-                    seed=params.train.seed if r.seed is None else r.seed)
+    return Resolved(**asdict(resolve_run(params, name)), group=params.runs[name].group)
 
 
 def runs_of(params: Params, group: str) -> list[Resolved]:
