@@ -35,9 +35,8 @@ from fasrnet.data.synthetic import synthesize_dataset
 from fasrnet.errors import FasrnetError
 from fasrnet.features import normalize
 from fasrnet.io import remove_path, save_torch, write_text
-from fasrnet.models.heatmap import HeatmapCodec
+from fasrnet.models.heatmap import HeatmapCodec, joints_mse
 from fasrnet.models.hrnet import HRNet, build_hrnet, load_backbone, read_checkpoint
-from fasrnet.models.loss import joints_mse
 from fasrnet.params import Params
 from fasrnet.resume import Unit, make_fingerprint, stage_params, store_digest, work_dir_for
 from fasrnet.runtime import adam, pick_device, rng_state, seed_everything, set_rng_state

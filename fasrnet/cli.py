@@ -10,6 +10,7 @@ import argparse
 import errno
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -158,6 +159,9 @@ def _add_boxes(sub: argparse._SubParsersAction) -> None:
 def _complexity(args: argparse.Namespace, params: Params) -> int:
     from fasrnet.complexity import complexity_report
     from fasrnet.io import write_json
+    from fasrnet.runtime import set_threads
+
+    set_threads(args.threads)
 
     size = (args.input_size[0], args.input_size[1])
     if args.width < 1 or min(size) < 32:
@@ -181,6 +185,7 @@ def _add_complexity(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--width", type=int, default=48, metavar="C", help="backbone width measured (default: 48)")
     p.add_argument("--input-size", type=int, nargs=2, default=[384, 288], metavar=("H", "W"),
                    help="input crop measured (default: 384 288)")
+    _threads_arg(p)
     p.set_defaults(func=_complexity)
 
 
@@ -413,9 +418,8 @@ def _predict(args: argparse.Namespace, params: Params) -> int:
     from fasrnet import paths
     from fasrnet.features import FeatureStore
     from fasrnet.models.heatmap import HeatmapCodec
-    from fasrnet.predict import predict_store, write_predictions
+    from fasrnet.predict import load_head, predict_store, write_predictions
     from fasrnet.runtime import pick_device, set_threads
-    from fasrnet.train import load_head
 
     set_threads(args.threads)
     device = pick_device(params.train.device)
@@ -620,13 +624,27 @@ def _expected(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and (exc.filename is not None or exc.errno in ENVIRONMENT_ERRNOS)
 
 
+def _record(params: Params, args: argparse.Namespace, argv: Sequence[str], started: float) -> None:
+    """A pipeline stage's benchmark file and params stamp (fasrnet.record), after it succeeded."""
+    from fasrnet.record import record_imports, record_stage, stage_of
+
+    inst = None if args.params is not None or args.overrides else stage_of(params, argv)
+    if inst is not None:
+        record_stage(params, inst, started)
+    record_imports(inst.name if inst is not None else args.command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    started = time.time()
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         explicit = args.params is not None or getattr(args, "params_required", False)
         params = load_params(_params_file(args), args.overrides, required=explicit)
         rc = args.func(args, params)
+        if not rc:
+            _record(params, args, argv, started)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -14,13 +14,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fasrnet import paths
 from fasrnet.data.crops import CropIndex
 from fasrnet.data.posetrack import NUM_KEYPOINTS, Frame, Person, Video, write_video
-from fasrnet.errors import FasrnetError
+from fasrnet.errors import FasrnetError, describe
 from fasrnet.features import FeatureStore
 from fasrnet.io import atomic_dir
 from fasrnet.models.fasrnet import FaSRnetHead
 from fasrnet.models.heatmap import HeatmapCodec, flip_back
+from fasrnet.models.hrnet import read_checkpoint
+from fasrnet.models.semantic import COMBINE_CHANNELS
+from fasrnet.params import Params
+from fasrnet.runs import RunConfig
 
 
 def _head_outputs(head: FaSRnetHead, feat: torch.Tensor, hm: torch.Tensor) -> torch.Tensor:
@@ -104,3 +109,24 @@ def predict_store(store: FeatureStore, head: FaSRnetHead | None, codec: HeatmapC
     for idx, heatmaps in iter_heatmaps(store, head, device, batch_size, flip_test):
         coords[idx], scores[idx] = keypoints_in_image(heatmaps, idx, store.crops, codec)
     return build_videos(store.crops, coords, scores)
+
+
+def load_head(params: Params, run_name: str, device: torch.device) -> FaSRnetHead:
+    """The trained head of ``run_name`` (``models/<run>/head.pt``)."""
+    path = paths.run_dir(run_name) / "head.pt"
+    if not path.exists():
+        raise FasrnetError(f"{path}: no trained head; run `fasrnet train --run {run_name}` first")
+    ckpt = read_checkpoint(path, allow_pickle=True)  # written by `fasrnet train`: a trusted file
+    try:
+        run = RunConfig(**ckpt["run"])
+        m = ckpt["config"]["model"]  # the architecture it was trained with, whatever params say now
+        head = FaSRnetHead(ckpt["channels"], variant=run.variant, srm_dilations=tuple(m["srm_dilations"]),
+                           offset_conv=m["offset_conv"], init_std=m["init_std"],
+                           dcn_backend=params.model.dcn_backend,  # numerically equivalent paths: a runtime choice
+                           srm_width=m.get("srm_width", COMBINE_CHANNELS),  # heads from before the keys: the
+                           residual=m.get("residual", False))  # paper's head
+        head.load_state_dict(ckpt["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise FasrnetError(f"{path}: corrupt head checkpoint ({describe(exc)}); "
+                           f"re-run `fasrnet train --run {run_name}`") from None
+    return head.to(device).eval()

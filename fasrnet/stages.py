@@ -26,8 +26,10 @@ the reuse alone.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from fasrnet.params import Params
@@ -55,8 +57,14 @@ class Template:
     params: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()  # DVC metrics (cache: false), also Snakemake outputs
     over: str | None = None
-    torch: bool = False  # runs torch: Snakemake passes --threads
+    torch: bool = False  # runs torch: takes --threads, and Snakemake gives it a CPU's share of the cores
     after_canonical: bool = False  # a duplicate run's instance comes after its canonical run's (Snakemake only)
+    priority: int = 0  # Snakemake's: the data chain first (complexity, Table 5 only, must not delay it)
+
+    @property
+    def rule(self) -> str:
+        """Its benchmark and log directory: the name without the run group (``train_main`` → ``train``)."""
+        return _base(self.name)
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,30 @@ class Instance:
     #: outs for a run of the same resolved configuration, so the two never train at once and this one reuses.
     order_only: tuple[str, ...] = field(default=())
 
+    @property
+    def benchmark(self) -> str:
+        """Where its command records its wall time, peak RSS and CPU time (fasrnet.cli; docs/runtime.md)."""
+        return benchmark_path(self.template, self.item)
+
+    @property
+    def log(self) -> str:
+        """Snakemake's log of it (DVC prints to the terminal)."""
+        return _per_item("logs", _base(self.template), self.item, "log")
+
+
+def benchmark_path(template: str, item: str | None) -> str:
+    """``results/benchmarks/<rule>/<item>.tsv`` (``<rule>.tsv`` for a single stage); ``<rule>`` is the template's
+    name without its run group, so ``fasrnet runtime`` sums every group's trainings as ``train``."""
+    return _per_item("results/benchmarks", _base(template), item, "tsv")
+
+
+def _base(name: str) -> str:
+    return re.sub(rf"_({'|'.join(RUN_GROUPS)})$", "", name)
+
+
+def _per_item(directory: str, rule: str, item: str | None, suffix: str) -> str:
+    return f"{directory}/{rule}/{item}.{suffix}" if item is not None else f"{directory}/{rule}.{suffix}"
+
 
 def _train_params(group: str) -> tuple[str, ...]:
     keys = (f"runs.{group}.{{run}}", *TRAIN_SHARED_PARAMS)
@@ -86,19 +118,19 @@ def templates() -> list[Template]:
     feats = ("data/features/{dataset}", "data/crops/{dataset}")
     out: list[Template] = [
         Template("acquire", "fasrnet acquire --dataset {dataset}", outs=("{root}/{dataset}",),
-                 params=("data.root", "synthesize", "download"), over="datasets"),
+                 params=("data.root", "synthesize", "download"), over="datasets", priority=1),
         Template("crops", "fasrnet crops --dataset {dataset}", deps=("{root}/{dataset}",),
-                 outs=("data/crops/{dataset}",), params=("data.root", "crops", *CODEC_KEYS), over="datasets"),
+                 outs=("data/crops/{dataset}",), params=("data.root", "crops", *CODEC_KEYS), over="datasets", priority=1),
         # The backbone pretrains on a synthetic set of its own (fasrnet/backbone.py), never on the datasets' crops:
         # it depends on params only, and runs beside the data stages.
         Template("backbone", "fasrnet backbone", outs=("models/backbone",),
                  params=("backbone", "model.backbone_width", "model.backbone_arch", "train.device",
                          "download.weights", "download.weights_dir", "synthesize", "crops", *CODEC_KEYS),
-                 torch=True),
+                 torch=True, priority=1),
         Template("extract", "fasrnet extract --dataset {dataset}", deps=("data/crops/{dataset}", "models/backbone"),
                  outs=("data/features/{dataset}",),
                  params=("extract", "backbone.checkpoint", "model.backbone_width", "model.backbone_arch",
-                         *CODEC_KEYS), over="datasets", torch=True),
+                         *CODEC_KEYS), over="datasets", torch=True, priority=1),
         Template("complexity", "fasrnet complexity --out results/metrics/complexity.json",
                  metrics=("results/metrics/complexity.json",), params=("model", *CODEC_KEYS), torch=True),
         Template("predict_backbone",
@@ -134,6 +166,16 @@ def templates() -> list[Template]:
                         params=("runs", "data", "model", "heatmap", "loss.alpha", "train.seed", "train.epochs",
                                 "backbone.source", "backbone.checkpoint")))
     return out
+
+
+@lru_cache(maxsize=1)
+def _templates_by_name() -> dict[str, Template]:
+    return {t.name: t for t in templates()}
+
+
+def template(name: str) -> Template:
+    """The template called ``name``."""
+    return _templates_by_name()[name]
 
 
 def items(params: Params, over: str | None) -> dict[str, str]:
@@ -207,36 +249,65 @@ def stamp_values(params: Params, keys: tuple[str, ...]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# dvc.yaml
-
-_DVC_ITEMS = {"datasets": "${data.datasets}", **{g: f"${{runs.{g}}}" for g in RUN_GROUPS}}
+# Snakemake
 
 
-def _dvc_text(text: str, over: str | None) -> str:
-    text = text.replace("{root}", "${data.root}")
-    if over == "datasets":
-        return text.replace("{dataset}", "${item}")
-    return text.replace("{run}", "${key}").replace("{dataset}", "${item.dataset}")
+@dataclass(frozen=True)
+class SnakemakeRule:
+    """One Snakemake rule per template with items (``workflow/rules/stages.smk`` defines them in a loop): the
+    template's name, its outputs with the item as a wildcard, constrained to the items params.yaml names."""
+
+    name: str
+    wildcard: str | None  # "dataset" or "run"; None for a single stage
+    items: tuple[str, ...]
+    outputs: tuple[tuple[str, bool], ...]  # (path pattern, is a directory)
+    log: str
+    shell: str
+    torch: bool
+    priority: int
+
+    @property
+    def wildcard_constraints(self) -> dict[str, str]:
+        return {self.wildcard: "|".join(map(re.escape, self.items))} if self.wildcard else {}
+
+    def instance_name(self, item: str | None) -> str:
+        return f"{self.name}@{item}" if self.wildcard else self.name
 
 
-def dvc_yaml(params: Params) -> dict[str, Any]:
-    """The ``dvc.yaml`` document: one (foreach) stage per template, plus top-level plots of the training logs."""
-    stages: dict[str, Any] = {}
+#: An out with one of these suffixes is a file; any other out is a directory.
+FILE_SUFFIXES = (".md", ".json", ".csv", ".tsv", ".txt", ".html", ".png", ".pth")
+
+
+def _is_directory(path: str) -> bool:
+    return not path.endswith(FILE_SUFFIXES)
+
+
+def snakemake_shell(t: Template) -> str:
+    """The template's command for Snakemake's ``shell:``: the item as a quoted wildcard, the torch stages' thread
+    count from the rule's resources, the output to the rule's log."""
+    wildcard = "dataset" if t.over == "datasets" else "run"
+    cmd = t.cmd.replace("{run}", "{wildcards.run:q}").replace("{dataset}", f"{{wildcards.{wildcard}:q}}")
+    if t.torch:
+        cmd += " --threads {resources.torch_threads}"
+    return cmd + " > {log:q} 2>&1"
+
+
+def snakemake_rules(params: Params) -> list[SnakemakeRule]:
+    """Every rule of the workflow but ``all``, in pipeline order."""
+    out = []
+    root = params.data.root
     for t in templates():
-        if t.over and not items(params, t.over):
-            continue  # DVC refuses an empty foreach: a run group without runs has no stage
-        conv = lambda s: _dvc_text(s, t.over)  # noqa: E731
-        body: dict[str, Any] = {"cmd": t.cmd.replace("{run}", DVC_ITEM).replace("{dataset}", DVC_ITEM)}
-        if t.deps:
-            body["deps"] = [conv(d) for d in _expand(t.deps, params)]
-        if t.params:
-            body["params"] = [conv(p) for p in t.params]
-        if t.outs:
-            body["outs"] = [conv(o) for o in t.outs]
-        if t.metrics:
-            body["metrics"] = [{conv(m): {"cache": False}} for m in t.metrics]
-        stages[t.name] = {"foreach": _DVC_ITEMS[t.over], "do": body} if t.over else body
-    y = ["loss", "val_map"] if params.train.val_every else ["loss"]  # no val_map column to plot without it
-    plots = [{f"models/{name}/train_log.csv": {"x": "epoch", "y": list(y)}}
-             for name, run in params.runs.items() if run.group == "main"]
-    return {"stages": stages, "metrics": ["results/summary.json"], "plots": plots}
+        chosen = items(params, t.over)
+        if t.over and not chosen:
+            continue  # a run group without runs has no rule (as it has no DVC stage)
+        wildcard = None if t.over is None else "dataset" if t.over == "datasets" else "run"
+        if wildcard is None:
+            log = _per_item("logs", t.rule, None, "log")
+        else:
+            log = _per_item("logs", t.rule, f"{{{wildcard}}}", "log")
+        paths = [p.replace("{root}", root) for p in (*t.outs, *t.metrics)]
+        out.append(SnakemakeRule(
+            name=t.name, wildcard=wildcard, items=tuple(chosen) if t.over else (),
+            outputs=tuple((p, _is_directory(p)) for p in paths), log=log, shell=snakemake_shell(t),
+            torch=t.torch, priority=t.priority))
+    return out

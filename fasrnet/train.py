@@ -62,7 +62,6 @@ from fasrnet.models.fasrnet import FaSRnetHead, get_variant
 from fasrnet.models.heatmap import HeatmapCodec
 from fasrnet.models.hrnet import HRNet, read_checkpoint
 from fasrnet.models.loss import fasrnet_loss
-from fasrnet.models.semantic import COMBINE_CHANNELS
 from fasrnet.params import Params
 from fasrnet.predict import predict_store
 from fasrnet.resume import (Unit, file_sha256, make_fingerprint, read_fingerprint, stage_params, store_digest,
@@ -523,24 +522,3 @@ def reuse_key(fingerprint: dict[str, Any] | None) -> dict[str, Any] | None:
                 "config": {**config, "run": {k: v for k, v in config["run"].items() if k != "name"}}}
     except (TypeError, KeyError, AttributeError):
         return None
-
-
-def load_head(params: Params, run_name: str, device: torch.device) -> FaSRnetHead:
-    """The trained head of ``run_name`` (``models/<run>/head.pt``)."""
-    path = paths.run_dir(run_name) / "head.pt"
-    if not path.exists():
-        raise FasrnetError(f"{path}: no trained head; run `fasrnet train --run {run_name}` first")
-    ckpt = read_checkpoint(path, allow_pickle=True)  # written by `fasrnet train`: a trusted file
-    try:
-        run = RunConfig(**ckpt["run"])
-        m = ckpt["config"]["model"]  # the architecture it was trained with, whatever params say now
-        head = FaSRnetHead(ckpt["channels"], variant=run.variant, srm_dilations=tuple(m["srm_dilations"]),
-                           offset_conv=m["offset_conv"], init_std=m["init_std"],
-                           dcn_backend=params.model.dcn_backend,  # numerically equivalent paths: a runtime choice
-                           srm_width=m.get("srm_width", COMBINE_CHANNELS),  # heads from before the keys: the
-                           residual=m.get("residual", False))  # paper's head
-        head.load_state_dict(ckpt["model"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise FasrnetError(f"{path}: corrupt head checkpoint ({describe(exc)}); "
-                           f"re-run `fasrnet train --run {run_name}`") from None
-    return head.to(device).eval()

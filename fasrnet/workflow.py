@@ -1,20 +1,68 @@
-"""Workflow files from the stage registry: ``dvc.yaml`` (written and checked) and Snakemake's params stamps."""
+"""Workflow files from the stage registry, and the hand-over between the two wirings (docs/workflow.md).
+
+- ``dvc.yaml``: generated from the registry (:func:`dvc_yaml`; ``fasrnet workflow dvc``, checked by a test);
+  every stage's deps include the code its command runs (:mod:`fasrnet.codedeps`).
+- Snakemake's params stamps (:func:`write_stamps`), one per stage instance, rewritten when the values change.
+- :func:`after_snakemake`, the workflow's ``onsuccess:``: the runtime table, and ``dvc commit`` of every stage in
+  the run's DAG, so ``dvc status`` is clean and ``dvc repro`` reruns nothing after ``snakemake``. The other
+  direction needs no step: a stage's command dates its own stamp (:mod:`fasrnet.record`).
+"""
 
 from __future__ import annotations
 
-import json
 import os
+import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from fasrnet.codedeps import command_code
 from fasrnet.io import write_text
 from fasrnet.params import Params
-from fasrnet.stages import dvc_yaml, instances, stamp_values
+from fasrnet.record import STAMP_DIR, stamp_path, stamp_text
+from fasrnet.stages import DVC_ITEM, RUN_GROUPS, _expand, instances, items, snakemake_rules, templates
+
+__all__ = ["STAMP_DIR", "after_snakemake", "check_dvc_yaml", "dvc_commit", "dvc_yaml", "render_dvc_yaml",
+           "snakemake_stages", "stamp_path", "write_dvc_yaml", "write_stamps"]
 
 HEADER = ("# Generated from the stage registry (fasrnet/stages.py) by `fasrnet workflow dvc`; do not edit by hand.\n"
           "# `fasrnet workflow check` (and a test) verifies it is current.\n")
-STAMP_DIR = Path(".fasrnet/stamps")
+
+_DVC_ITEMS = {"datasets": "${data.datasets}", **{g: f"${{runs.{g}}}" for g in RUN_GROUPS}}
+
+
+def _dvc_text(text: str, over: str | None) -> str:
+    text = text.replace("{root}", "${data.root}")
+    if over == "datasets":
+        return text.replace("{dataset}", "${item}")
+    return text.replace("{run}", "${key}").replace("{dataset}", "${item.dataset}")
+
+
+def dvc_yaml(params: Params) -> dict[str, Any]:
+    """The ``dvc.yaml`` document: one (foreach) stage per template, plus top-level plots of the training logs. A
+    stage's deps are its template's and the code its command runs (fasrnet.codedeps)."""
+    stages: dict[str, Any] = {}
+    for t in templates():
+        if t.over and not items(params, t.over):
+            continue  # DVC refuses an empty foreach: a run group without runs has no stage
+        conv = lambda s: _dvc_text(s, t.over)  # noqa: E731
+        body: dict[str, Any] = {"cmd": t.cmd.replace("{run}", DVC_ITEM).replace("{dataset}", DVC_ITEM)}
+        deps = [conv(d) for d in _expand(t.deps, params)] + list(command_code(t.cmd))
+        if deps:
+            body["deps"] = deps
+        if t.params:
+            body["params"] = [conv(p) for p in t.params]
+        if t.outs:
+            body["outs"] = [conv(o) for o in t.outs]
+        if t.metrics:
+            body["metrics"] = [{conv(m): {"cache": False}} for m in t.metrics]
+        stages[t.name] = {"foreach": _DVC_ITEMS[t.over], "do": body} if t.over else body
+    y = ["loss", "val_map"] if params.train.val_every else ["loss"]  # no val_map column to plot without it
+    plots = [{f"models/{name}/train_log.csv": {"x": "epoch", "y": list(y)}}
+             for name, run in params.runs.items() if run.group == "main"]
+    return {"stages": stages, "metrics": ["results/summary.json"], "plots": plots}
 
 
 def render_dvc_yaml(params: Params) -> str:
@@ -37,18 +85,19 @@ def check_dvc_yaml(params: Params, path: str | Path = "dvc.yaml") -> list[str]:
     return []
 
 
-def stamp_path(stage: str) -> Path:
-    return STAMP_DIR / f"{stage.replace('@', '.')}.json"
+# --------------------------------------------------------------------------------------------------------------
+# Snakemake
 
 
 def write_stamps(params: Params, directory: Path | None = None) -> dict[str, Path]:
     """One JSON file per stage instance with the values of the params keys it reads, rewritten only when they
     change: Snakemake takes it as an input, so a params change (by hand or by ``dvc exp run -S``) makes exactly
-    the stages that read the key out of date."""
+    the stages that read the key out of date. A stage's command rewrites its own stamp, dated at its start, when
+    it ran with other values (fasrnet.record): then its outputs are current, whichever tool ran it."""
     out = {}
     for inst in instances(params):
         path = (directory / stamp_path(inst.name).name) if directory else stamp_path(inst.name)
-        text = json.dumps(stamp_values(params, inst.params), sort_keys=True, indent=1) + "\n"
+        text = stamp_text(params, inst)
         if not path.exists():
             write_text(path, text)
             # A first stamp records the values, it does not announce a change: dated at the epoch, it never makes
@@ -58,3 +107,60 @@ def write_stamps(params: Params, directory: Path | None = None) -> dict[str, Pat
             write_text(path, text)
         out[inst.name] = path
     return out
+
+
+def snakemake_stages(params: Params, jobs: Iterable[Any]) -> list[str]:
+    """The registry instances behind Snakemake jobs (``job.rule.name``, ``job.wildcards``), in pipeline order;
+    jobs of other rules (``all``) are skipped."""
+    rules = {r.name: r for r in snakemake_rules(params)}
+    wanted = set()
+    for job in jobs:
+        rule = rules.get(job.rule.name)
+        if rule is not None:
+            wanted.add(rule.instance_name(job.wildcards[rule.wildcard] if rule.wildcard else None))
+    return [inst.name for inst in instances(params) if inst.name in wanted]
+
+
+def dvc_commit(stages: list[str], root: str | Path = ".") -> list[str]:
+    """``dvc commit -f`` of ``stages`` (DVC names) in one pass, without relinking: their deps, params and outputs
+    as they are now go to ``dvc.lock`` and the outputs to DVC's cache; no workspace file is touched (a relinked
+    copy would be newer than what Snakemake dated). Returns the names committed."""
+    from dvc.repo import Repo
+
+    wanted = set(stages)
+    with Repo(str(root)) as repo, repo.lock:
+        chosen = [stage for stage in repo.index.stages if stage.addressing in wanted]
+        missing = wanted - {stage.addressing for stage in chosen}
+        if missing:
+            raise ValueError(f"dvc.yaml has no stage {', '.join(sorted(missing))}")
+        by_file: dict[Any, list[Any]] = {}
+        for stage in chosen:
+            stage.save()
+            stage.commit(relink=False)
+            by_file.setdefault(stage.dvcfile, []).append(stage)
+        for dvcfile, group in by_file.items():
+            dvcfile.dump_stages(group, update_pipeline=False)
+    return [stage.addressing for stage in chosen]
+
+
+def after_snakemake(workflow: Any, root: str | Path = ".") -> None:
+    """The workflow's ``onsuccess:``: the runtime table (fasrnet.tables.runtime), then the hand-over to DVC.
+    Never fails the run (its outputs are in place): a problem is one warning line saying what to run instead."""
+    from fasrnet.params import load_params
+    from fasrnet.tables.runtime import after_snakemake as runtime_table
+
+    runtime_table(workflow)
+    if not (Path(root) / ".dvc").is_dir():
+        return  # not a DVC project: nothing to hand over
+    try:
+        params = load_params(Path(root) / "params.yaml")
+        problems = check_dvc_yaml(params, Path(root) / "dvc.yaml")
+        if problems:
+            raise RuntimeError("; ".join(problems))
+        stages = snakemake_stages(params, workflow.dag.jobs)
+        dvc_commit(stages, root)
+    except Exception as exc:  # noqa: BLE001 - DVC's errors are many; each is a warning here
+        print(f"warning: dvc.lock not updated ({type(exc).__name__}: {exc}); `dvc commit -f` records this run",
+              file=sys.stderr)
+        return
+    print(f"dvc: recorded {len(stages)} stages in dvc.lock (dvc status is clean)", file=sys.stderr)

@@ -316,3 +316,13 @@ class HeatmapCodec:
                  rotation: float = 0.0) -> np.ndarray:
         """Heatmap coords of one crop → image pixels."""
         return heatmap_to_image(coords, center, scale, self.heatmap_wh, rotation)
+
+
+def joints_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Visibility-weighted heatmap MSE: ``pred``/``target`` B×J×H×W, ``weight`` B×J (or B×J×1). Per joint the mean
+    over batch × pixels of ``((pred − target) · v_j)²``, averaged over the joints (no ½, as DCPose/FaSRnet); the
+    loss of backbone pretraining and each term of the head's loss (fasrnet.models.loss)."""
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+    w = weight.reshape(weight.shape[0], weight.shape[1], 1, 1).to(pred.dtype)
+    return (((pred - target) * w) ** 2).mean()

@@ -14,13 +14,11 @@ from collections.abc import Mapping
 
 import torch
 
+# The per-output term; it lives with the heatmap codec because backbone pretraining uses it too, and a change to
+# the head's loss must not rerun the backbone (fasrnet/codedeps.py).
+from fasrnet.models.heatmap import joints_mse
 
-def joints_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Visibility-weighted heatmap MSE: ``pred``/``target`` B×J×H×W, ``weight`` B×J (or B×J×1)."""
-    if pred.shape != target.shape:
-        raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
-    w = weight.reshape(weight.shape[0], weight.shape[1], 1, 1).to(pred.dtype)
-    return (((pred - target) * w) ** 2).mean()
+__all__ = ["FaSRnetLoss", "fasrnet_loss", "joints_mse"]
 
 
 def fasrnet_loss(outputs: Mapping[str, torch.Tensor | None], target: torch.Tensor, weight: torch.Tensor,

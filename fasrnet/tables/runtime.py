@@ -1,4 +1,5 @@
-"""``fasrnet runtime``: where a Snakemake run's time goes, from the rules' ``benchmark:`` files, as
+"""``fasrnet runtime``: where a run's time goes, from the stages' benchmark files (each stage's command writes its
+own, fasrnet.record, under Snakemake and DVC alike), as
 ``results/runtime.md`` (per stage: jobs, total and largest job seconds, peak RSS, CPU seconds; the machine; the
 wall time when Snakemake itself wrote it) and ``results/runtime.json`` (the same, plus every job). The Snakefile
 calls :func:`after_snakemake` in ``onsuccess:``. What each figure means and what it misses: ``docs/runtime.md``.
@@ -19,7 +20,7 @@ from typing import Any
 
 from fasrnet.errors import FasrnetError
 from fasrnet.io import write_json, write_text
-from fasrnet.stages import RUN_GROUPS, templates
+from fasrnet.stages import RUN_GROUPS, benchmark_path, templates
 from fasrnet.tables.build import md_table
 
 BENCHMARKS_DIR = Path("results/benchmarks")
@@ -131,12 +132,11 @@ def benchmark_files(directory: str | Path = BENCHMARKS_DIR) -> list[Path]:
 
 
 def collect(directory: str | Path = BENCHMARKS_DIR) -> list[Record]:
-    """Every record of every benchmark file under ``directory``; none there is an error (``dvc repro`` writes
-    none: only Snakemake's ``benchmark:`` does)."""
+    """Every record of every benchmark file under ``directory``; none there is an error (no stage has run)."""
     files = benchmark_files(directory)
     if not files:
-        raise FasrnetError(f"{Path(directory).as_posix()}: no benchmark files (*.tsv); Snakemake's rules write "
-                           "them, `dvc repro` does not (docs/runtime.md)")
+        raise FasrnetError(f"{Path(directory).as_posix()}: no benchmark files (*.tsv); every stage's command writes "
+                           "its own when it ran under `snakemake` or `dvc repro` (docs/runtime.md)")
     return [record for path in files for record in read_benchmark(path, directory)]
 
 
@@ -283,10 +283,11 @@ def _ran_clause(doc: dict[str, Any]) -> str:
 
 
 CAPTION = (
-    "*total s* sums the jobs' own seconds; it is not the run's wall time (jobs run side by side, and Snakemake's "
-    "own work between them is in no job). *max RSS* (MiB) and *CPU s* come from Snakemake's samples of each job's "
-    "process tree (at its start, every 0.5 s up to 15 s, then every 30 s): a memory peak between two samples and "
-    "the CPU time after the last one are missed, and a job under 0.5 s shows little more than its shell.")
+    "*total s* sums the jobs' own seconds; it is not the run's wall time (jobs run side by side, and the workflow "
+    "tool's own work between them is in no job). Each job's figures are its command's own, from the kernel at its "
+    "end: seconds from the start of `fasrnet`'s main() (the interpreter's start-up before it is not counted), "
+    "*max RSS* (MiB) the peak resident memory of the process or of its largest child, *CPU s* user and system "
+    "time of the process and its children.")
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -294,15 +295,15 @@ def render(doc: dict[str, Any]) -> str:
     grand = doc["total"]["total_s"]
     rows = [_row(c, grand) for c in doc["stages"]] + [_row(doc["total"], grand, bold=True)]
     lines = ["# Runtime", "",
-             "Per-stage cost of the Snakemake jobs whose `benchmark:` files are in `results/benchmarks/` "
-             "(docs/runtime.md; `dvc repro` writes none).", "",
+             "Per-stage cost of the jobs whose benchmark files are in `results/benchmarks/`: each stage's command "
+             "writes its own, under `snakemake` and `dvc repro` alike (docs/runtime.md).", "",
              _machine_line(doc["machine"]), "", _wall_line(doc), "",
              *md_table(["stage", "jobs", "total s", "share", "max s (one job)", "max RSS (MiB)", "CPU s"], rows,
                        ["---", *["---:"] * 6]),
              "", CAPTION]
     if doc["total"]["unsampled"]:
-        lines.append(f"\\* {doc['total']['unsampled']} job(s) ended before Snakemake's first sample and have no "
-                     "memory or CPU figures; the value covers the other jobs of the stage.")
+        lines.append(f"\\* {doc['total']['unsampled']} job(s) have no memory or CPU figures (a file of Snakemake's own "
+                     "`benchmark:` that took no sample); the value covers the other jobs of the stage.")
     return "\n".join(lines) + "\n"
 
 
@@ -333,10 +334,13 @@ def _elapsed(workflow: Any) -> float | None:
 
 def _ran(workflow: Any) -> set[Path] | None:
     """The benchmark files (resolved) of the jobs this run made, from Snakemake's DAG (every job it had to run;
-    onsuccess means all of them ran); ``None`` when the DAG does not tell (Snakemake's internals differ)."""
+    onsuccess means all of them ran): a registry rule's job (``train_main``, wildcard ``run``) writes
+    :func:`fasrnet.stages.benchmark_path`. ``None`` when the DAG does not tell (Snakemake's internals differ)."""
+    names = {t.name for t in templates()}
     try:
         jobs = list(workflow.dag.needrun_jobs(exclude_finished=False))
-        return {Path(str(job.benchmark)).resolve() for job in jobs if job.benchmark}
+        return {Path(benchmark_path(job.rule.name, next(iter(dict(job.wildcards).values()), None))).resolve()
+                for job in jobs if job.rule.name in names}
     except (AttributeError, TypeError):
         return None
 

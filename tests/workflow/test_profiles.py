@@ -9,15 +9,18 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILES = REPO / "workflow" / "profiles"
-GPU_RULES = {"backbone", "extract", "train", "predict"}
+GROUPS = ("main", "ablation", "alpha", "seed")
+#: Rules are the registry's stages, one per run group (fasrnet.stages.snakemake_rules).
+GPU_RULES = {"backbone", "extract", *(f"{stage}_{g}" for stage in ("train", "predict") for g in GROUPS)}
 TORCH_RULES = GPU_RULES  # rules whose shell passes --threads {resources.torch_threads}
 
 
 def _rule_names() -> set[str]:
-    names = set()
-    for f in [REPO / "Snakefile", *sorted((REPO / "workflow").rglob("*.smk")), REPO / "workflow" / "Snakefile"]:
-        names |= set(re.findall(r"^rule\s+(\w+)\s*:", f.read_text(), re.M))
-    return names
+    from fasrnet.params import load_params
+    from fasrnet.stages import snakemake_rules
+
+    names = {r.name for r in snakemake_rules(load_params(REPO / "params.yaml"))}
+    return names | set(re.findall(r"^rule\s+(\w+)\s*:", (REPO / "Snakefile").read_text(), re.M))
 
 
 def _profile(name: str) -> dict:
@@ -25,8 +28,8 @@ def _profile(name: str) -> dict:
 
 
 def test_rule_names_are_found():
-    assert {"acquire", "crops", "backbone", "extract", "complexity", "train", "predict", "evaluate",
-            "predict_backbone", "evaluate_backbone", "tables", "all"} <= _rule_names()
+    assert {"acquire", "crops", "backbone", "extract", "complexity", "train_main", "train_seed", "predict_alpha",
+            "evaluate_ablation", "predict_backbone", "evaluate_backbone", "tables", "all"} <= _rule_names()
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in PROFILES.iterdir() if (p / "config.yaml").exists()))

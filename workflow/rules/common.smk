@@ -4,7 +4,8 @@ import os
 import sys
 
 from fasrnet.params import ParamsError, load_params
-from fasrnet.stages import instances
+from fasrnet.codedeps import command_code
+from fasrnet.stages import instances, snakemake_rules
 from fasrnet.workflow import write_stamps
 
 try:
@@ -12,12 +13,10 @@ try:
 except ParamsError as exc:  # a user error: the CLI's one line per problem, not a traceback
     sys.exit("\n".join(f"error: {line}" for line in str(exc).splitlines()))
 INSTANCES = {i.name: i for i in instances(PARAMS)}
+RULES = snakemake_rules(PARAMS)
 # Rewritten only when a stage's params change, so Snakemake reruns exactly the stages whose keys changed,
 # whether params.yaml was edited by hand or by `dvc exp run -S`.
 STAMPS = {name: str(path) for name, path in write_stamps(PARAMS).items()}
-ROOT = PARAMS.data.root
-DATASETS = list(PARAMS.data.datasets)
-GROUP = {name: run.group for name, run in PARAMS.runs.items()}
 
 # Torch jobs: each claims a CPU's share of --cores, so at most one torch job runs per real CPU, and uses
 # one torch thread per real CPU it holds: `--cores 8` on 2 CPUs runs two torch jobs of 1 thread each.
@@ -29,25 +28,13 @@ TORCH_THREADS = max(1, JOB_THREADS * CPUS // max(CORES, CPUS))
 # stages instead of taking every core after them.
 
 
-wildcard_constraints:
-    dataset="|".join(DATASETS),
-    run="|".join(GROUP) if GROUP else "^$",
-
-
-def stage(template, item=None):
-    """The registry instance of ``template`` for ``item`` (run stages are named per run group)."""
-    if template in ("train", "predict", "evaluate"):
-        return INSTANCES[f"{template}_{GROUP[item]}@{item}"]
-    return INSTANCES[f"{template}@{item}" if item is not None else template]
-
-
-def deps(template, key=None):
-    """An input function: the stage's registry deps plus its params stamp, then its order-only inputs (a duplicate
-    run's train waits for its canonical run's output and reuses it; ancient: that output's time never reruns it)."""
+def stage_inputs(spec):
+    """An input function for a registry rule: the instance's deps, the code its command runs (fasrnet/codedeps.py),
+    its params stamp, then its order-only inputs (a duplicate run's train waits for its canonical run's output and
+    reuses it; ancient: that output's time never reruns it)."""
 
     def inputs(wildcards):
-        item = wildcards.get(key) if key else None
-        inst = stage(template, item)
-        return [*inst.deps, STAMPS[inst.name], *map(ancient, inst.order_only)]
+        inst = INSTANCES[spec.instance_name(wildcards.get(spec.wildcard) if spec.wildcard else None)]
+        return [*inst.deps, *command_code(inst.cmd), STAMPS[inst.name], *map(ancient, inst.order_only)]
 
     return inputs
