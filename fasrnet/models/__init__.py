@@ -1,5 +1,5 @@
 """Networks and geometry: HRNet (official checkpoint layout), the heatmap codec, the FaSRnet head with every
-ablation variant of Tables 6–8, and the loss. ``shared/design/model.md`` is the specification."""
+ablation variant of Tables 6–8, and the loss. ``docs/model.md`` describes the network as built."""
 
 from fasrnet.models.alignment import FeatureAlignment, ModulatedDeformConv, set_dcn_backend
 from fasrnet.models.fasrnet import VARIANTS, FaSRnet, FaSRnetHead, VariantSpec, build_head, get_variant, init_head
