@@ -14,8 +14,8 @@ Counting conventions (all reported; Table 5's "GFLOPs" are in fact multiply-accu
   offset/mask convs, ordinary child convs, are counted). ``params_thop_style`` drops the DCN weights likewise.
   This reproduces Table 5: HRNet-W48 35.53 G vs 35.54, FaSRnet 117.60 G vs 117.66, and FaSRnet's 6.523e7
   parameters exactly. The remaining 0.06 G: the official offset/mask convs of the d = 5 and d = 3 alignment
-  levels output 104×80 and 100×76 maps (model.md §1's shape bug), +0.049 G over both FDA modules; thop also
-  counts the TSA's bilinear upsampling and average pooling, +0.005 G.
+  levels output 104×80 and 100×76 maps (the shape bug of ``docs/model.md``, §3), +0.049 G over both FDA
+  modules; thop also counts the TSA's bilinear upsampling and average pooling, +0.005 G (``docs/model.md``, §11).
 """
 
 from __future__ import annotations

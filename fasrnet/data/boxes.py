@@ -1,6 +1,6 @@
 """Person detection boxes: the pipeline's detection format and adapters from the formats the boxes come in.
 
-The pipeline's format is the DCPose/PoseWarper precomputed-box format (``shared/design/data-sources.md`` §2.1):
+The pipeline's format is the DCPose/PoseWarper precomputed-box format (``docs/data.md``, §3):
 a JSON list of ::
 
     {"image_name": "images/val/000342_mpii_test/000017.jpg", "image_id": 10003420017, "category_id": 1,

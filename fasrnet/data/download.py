@@ -1,7 +1,7 @@
 """Acquire PoseTrack images, labels, detection boxes and HRNet-W48 checkpoints: ``fasrnet download``.
 
 Every artefact is listed in ``manifest.json`` beside this module (URL, size and hash where known, parts, archive
-type, where it extracts); ``shared/design/data-sources.md`` §6 is the source. posetrack.net has been offline since
+type, where it extracts); ``docs/data.md``, §4 explains it. posetrack.net has been offline since
 about 2022 and the DCPose supplementary folder returns 404, so two routes exist:
 
 - **download** over HTTP(S): resume with ``Range`` from a ``.part`` file (a server that ignores ``Range`` means a

@@ -3,7 +3,7 @@ in-memory representation: :class:`Video` → :class:`Frame` → :class:`Person`.
 
 Keypoints are always held in the 17-slot PoseTrack18 order (:data:`KEYPOINTS`, ears included, never annotated
 in PoseTrack). The 2017 format numbers 15 joints differently (poseval ids, :data:`POSEVAL_JOINTS`); the
-conversion follows ``shared/design/poseval.md`` §2: a 2018 keypoint is absent only if x = y = v = 0, a 2017
+conversion follows poseval's (``docs/metric.md``, §2–§3): a 2018 keypoint is absent only if x = y = v = 0, a 2017
 joint is absent if no point carries its id (the first point with an id counts, ids outside 0–14 are ignored).
 
 Malformed files raise :class:`~fasrnet.errors.InputFormatError` naming the file and the JSON path, e.g.
@@ -443,7 +443,7 @@ def _read_person_2018(ann: dict[str, Any], r: _Reader, where: str, slots: list[i
         for j, slot in enumerate(slots):
             x, y, v = flat[3 * j: 3 * j + 3]
             if slot < 0 or (x == 0 and y == 0 and v == 0):
-                continue  # 0/0/0 means absent (poseval.md §2)
+                continue  # 0/0/0 means absent (docs/metric.md, §3)
             person.keypoints[slot] = (x, y, v)
             person.present[slot] = True
     if ann.get("scores"):

@@ -1,5 +1,6 @@
 """PoseTrack multi-person pose estimation mAP, computed exactly as the official poseval tool computes it
-(``python -m poseval.evaluate -e``), from PoseTrack 2017 or 2018 files; see ``shared/design/poseval.md``.
+(``python -m poseval.evaluate -e``), from PoseTrack 2017 or 2018 files; ``docs/metric.md`` describes it step by
+step.
 
 >>> from fasrnet.evaluate import evaluate_dirs
 >>> result = evaluate_dirs("gt/", "pred/")          # doctest: +SKIP

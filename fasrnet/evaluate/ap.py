@@ -1,4 +1,4 @@
-"""All-point AP per joint and poseval's table columns (``shared/design/poseval.md`` §6–§7).
+"""All-point AP per joint and poseval's table columns (``docs/metric.md``, §7–§9).
 
 The arithmetic reproduces poseval's to the last bit: the same sort (numpy's default ``argsort``, reversed),
 the same divisions, the same VOC all-point area summed with ``np.sum`` over the same array, and the same numpy

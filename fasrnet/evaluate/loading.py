@@ -1,6 +1,6 @@
 """Loading PoseTrack ground truth and predictions with poseval's semantics, straight into numpy arrays.
 
-This follows ``shared/design/poseval.md`` §1–§2 (and, where that note is silent, what poseval's loader does):
+This follows what poseval's loader does, as ``docs/metric.md``, §1–§3 describes it:
 
 - a file with the key ``annolist`` is PoseTrack 2017; anything else must be PoseTrack 2018 and goes through
   poseval's conversion rules: exactly one ``person`` category naming all 15 PoseTrack joints (ears dropped),

@@ -1,4 +1,4 @@
-"""Frame clean-up, ignore regions and the PCKh matching of poseval (``shared/design/poseval.md`` §3–§5),
+"""Frame clean-up, ignore regions and the PCKh matching of poseval (``docs/metric.md``, §4–§6),
 vectorised over frames.
 
 All persons of all evaluated frames of all sequences live in two tables (GT and predictions), rows in frame
@@ -105,12 +105,12 @@ def match_sequences(seqs: list[tuple[str, PoseFile, PoseFile]]) -> Matched:
 
     gt = _concat(gt_parts)
     pr = _concat(pr_parts)
-    # §3.2: persons without annopoints[0].point are dropped (2017 only), GT and predictions alike.
+    # docs/metric.md, §4 step 2: persons without annopoints[0].point are dropped (2017 only), GT and predictions alike.
     if not gt.has_points.all():
         gt = gt.take(gt.has_points)
     if not pr.has_points.all():
         pr = pr.take(pr.has_points)
-    # §4: ignore regions of the GT frame remove joints (strictly inside) and then emptied persons.
+    # docs/metric.md, §5: ignore regions of the GT frame remove joints (strictly inside) and then emptied persons.
     if regions:
         polys, poly_frame = _polygons(regions)
         gt = _apply_ignore(gt, polys, poly_frame, n_frames)
@@ -260,7 +260,7 @@ def _check_needed_fields(gt: _Table, pr: _Table, both: np.ndarray, files: list[P
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Matching (§5)
+# Matching (docs/metric.md, §6)
 
 
 def head_sizes(head: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Feature alignment (paper §3.1.1, Eqs. 1–7; model.md §1): modulated deformable convolution that warps a
+"""Feature alignment (paper §3.1.1, Eqs. 1–7; ``docs/model.md``, §3): modulated deformable convolution that warps a
 neighbour frame's feature map onto the current frame's.
 
 - :class:`ModulatedDeformConv` — DCNv2 (offsets and masks supplied) on ``torchvision.ops.deform_conv2d``, or
@@ -12,7 +12,8 @@ neighbour frame's feature map onto the current frame's.
   then a cascade d = 1 stage) or, with ``pyramid=True``, EDVR's **PCD** alignment (the ``pcda`` ablation: the
   same levels on a stride-2 pyramid, d = 1 at ¼, 3 at ½, 5 at full resolution).
 
-Differences from the official code (all documented in the README's "paper vs code" table):
+Differences from the paper and the official code (``docs/model.md``, §12 lists them all; the README's "Paper vs
+code" table the ones that are params):
 - **Offset-conv shape bug.** In the official d = 5 and d = 3 levels the 3×3 offset/mask conv is padded by d but
   not dilated, so it outputs a larger map (104×80 and 100×76 at 96×72) that their unchecked CUDA kernel reads as
   if it were 96×72. ``offset_conv="padding1"`` (default) keeps the conv exactly as written (3×3, same parameters)
@@ -20,7 +21,8 @@ Differences from the official code (all documented in the README's "paper vs cod
 - Concatenations are plain ``[a, b]`` channel blocks; the official code interleaves channels (a0, b0, a1, …),
   which only matters when loading the authors' weights (a fixed channel permutation of the first conv).
 - The paper's shared base offset feature O_0 (Eq. 1) does not exist in the code: each level has its own conv
-  of ``F_{t+i} ⊕ F_t``; the DCN of every level samples the raw neighbour feature (Eqs. 3, 5, 7 agree on that).
+  of ``F_{t+i} ⊕ F_t``; the DCN of every level samples the raw neighbour feature (as Eqs. 3 and 5 say), but the
+  cascade DCN samples the last level's aligned feature, where Eq. 7 has the raw neighbour (the code is followed).
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ class ModulatedDeformConv(nn.Module):
 
     @torch.no_grad()
     def init_identity(self) -> None:
-        """Identity kernel (1 at the centre tap of channel i → i), bias 0 (model.md §4)."""
+        """Identity kernel (1 at the centre tap of channel i → i), bias 0 (``docs/model.md``, §8)."""
         self.weight.zero_()
         c = self.kernel_size // 2
         for i in range(min(self.in_channels, self.out_channels)):

@@ -10,7 +10,7 @@ features ``B×C×h×w`` (C = backbone width, h×w = input/4), heatmaps ``B×J×h
 the fused feature; None for ``no_fr``), ``final`` is H^final from the SRM (None for variants without SRM),
 ``pred`` is the heatmap the variant is scored on (``final`` if present, else ``hr``).
 
-Variants (:data:`VARIANTS`, ``model.variant``; model.md §5) — what each removes from full FaSRnet:
+Variants (:data:`VARIANTS`, ``model.variant``; ``docs/model.md``, §7) — what each removes from full FaSRnet:
 
 ============  =========================  ====================================================================
 variant       paper row (mAP)            removes / changes
@@ -29,8 +29,8 @@ variant       paper row (mAP)            removes / changes
 The loss of a variant without SRM is MSE(H^r) alone; of ``no_fr``, MSE(H^final) alone.
 
 :class:`FaSRnet` runs backbone + head end to end on three frames (for the complexity count and for training with
-an online backbone); the backbone is frozen and kept in eval mode (model.md §0: the official code leaves its
-BatchNorm in train mode; with a feature cache we cannot, and do not).
+an online backbone); the backbone is frozen and kept in eval mode (``docs/model.md``, §2 and §12: the official code
+leaves its BatchNorm in train mode; with a feature cache we cannot, and do not).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ NUM_JOINTS = 17
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Variants (model.md §5)
+# Variants (docs/model.md, §7)
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def get_variant(name: str) -> VariantSpec:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Initialisation (paper §4.1, model.md §4)
+# Initialisation (paper §4.1; docs/model.md, §8)
 
 
 @torch.no_grad()

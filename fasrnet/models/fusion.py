@@ -1,5 +1,6 @@
-"""Attention fusion (paper §3.1.2, Eqs. 8–10; model.md §2): EDVR's temporal–spatial attention (TSA) over the
-stack (aligned previous, current, aligned next), and the plain convolution fusion of the ``no_att`` ablation.
+"""Attention fusion (paper §3.1.2, Eqs. 8–10; ``docs/model.md``, §4): EDVR's temporal–spatial attention (TSA)
+over the stack (aligned previous, current, aligned next), and the plain convolution fusion of the ``no_att``
+ablation.
 
 Input to both: ``B×T×C×H×W`` with T = 3 frames in the order (t−1, t, t+1), the centre being the current frame.
 Output: the fused current feature ``F_t^final`` (B×C×H×W).

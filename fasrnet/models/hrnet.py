@@ -6,11 +6,11 @@ convs (64 channels), ``layer1`` (4 bottlenecks → 256 channels), then stages 2�
 the highest-resolution branch. ``final_layer`` is the 1×1 conv C → J on that branch.
 
 At width 48 ``state_dict()`` has exactly the keys and shapes of the official deep-high-resolution-net
-``pose_hrnet_w48_384x288`` checkpoint (63,595,745 parameters; ``shared/data/hrnet_w48_384x288_state_dict.json``),
-so that file loads with ``strict=True``. :func:`load_backbone` also accepts the mmpose 0.x / 1.x layouts.
+``pose_hrnet_w48_384x288`` checkpoint (63,595,745 parameters; ``tests/models/hrnet_w48_384x288_state_dict.json``
+lists them), so that file loads with ``strict=True``. :func:`load_backbone` also accepts the mmpose 0.x / 1.x layouts.
 
 ``forward(x)`` returns ``(feature, heatmaps)``: the stage-4 highest-resolution branch after its last fuse ReLU,
-``B×C×H/4×W/4`` (non-negative), and ``final_layer`` on it, ``B×J×H/4×W/4`` (model.md §0).
+``B×C×H/4×W/4`` (non-negative), and ``final_layer`` on it, ``B×J×H/4×W/4`` (``docs/model.md``, §2).
 
 Two deliberate generalisations, both identical to the official code at input sizes divisible by 32: fuse-layer
 upsampling and transitions take their target size from the branch they feed (nearest-neighbour to that exact

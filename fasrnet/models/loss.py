@@ -1,4 +1,4 @@
-"""The loss (paper Eqs. 17–19; model.md §4).
+"""The loss (paper Eqs. 17–19; ``docs/model.md``, §9).
 
 ``joints_mse(pred, target, weight)``: per joint, the mean over batch × pixels of ``((pred − target) · v_j)²``,
 averaged over the J joints — i.e. the mean over every element (no ½ factor, as DCPose/FaSRnet). ``v_j`` is the

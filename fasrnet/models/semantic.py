@@ -1,5 +1,5 @@
-"""Semantic refinement (paper §3.2, Eqs. 11–16; model.md §3): refine the feature-refined heatmaps H^r with the
-neighbours' heatmaps and their differences, through RSN blocks and a modulated deformable convolution.
+"""Semantic refinement (paper §3.2, Eqs. 11–16; ``docs/model.md``, §5): refine the feature-refined heatmaps H^r
+with the neighbours' heatmaps and their differences, through RSN blocks and a modulated deformable convolution.
 
 ``SemanticRefinement.forward(hr, hm_prev, hm_next) -> H^final`` (all B×J×H×W), with neighbour weights
 w_p = w_n = 0.5 (DCPose's margin weighting for frames t∓1):

@@ -1,4 +1,4 @@
-"""One hand-made case per quirk of poseval.md §8 (f0–f10) and per "common mistake" listed there.
+"""One hand-made case per quirk of poseval (f0–f10; docs/metric.md, §10) and per "common mistake" listed there.
 
 Every case is a frame or two whose APs are worked out by hand in the comments. The head box is 30 × 40
 (head size exactly 30 px, PCKh radius 15 px); ``body(x, y)`` puts the 15 joints 20 px apart.

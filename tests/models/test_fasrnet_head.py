@@ -1,4 +1,4 @@
-"""FaSRnet head: every variant's shapes and one training step, parameter counts at W48 (model.md §6),
+"""FaSRnet head: every variant's shapes and one training step, parameter counts at W48 (docs/model.md, §11),
 gradients, determinism, initialisation, and the deformable convolution's layout and backends."""
 
 import pytest
