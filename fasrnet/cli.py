@@ -88,10 +88,25 @@ def _download(args: argparse.Namespace, params: Params) -> int:
 
 
 def _add_download(sub: argparse._SubParsersAction) -> None:
-    from fasrnet.data.download import add_arguments
-
+    # its arguments here, not in fasrnet.data.download: building the parser must not import a stage's modules,
+    # or every stage would depend on them (fasrnet/codedeps.py)
     p = sub.add_parser("download", help="fetch or adopt (--from DIR) PoseTrack data, boxes and HRNet weights; verify")
-    add_arguments(p)
+    p.add_argument("--dataset", action="append", metavar="NAME",
+                   help="posetrack18 / posetrack17 (repeatable or comma-separated; default: data.datasets)")
+    p.add_argument("--what", action="append", metavar="KINDS",
+                   help="comma-separated subset of images,labels,boxes,weights (default: download.what)")
+    p.add_argument("--artefact", action="append", metavar="NAME", help="fetch these manifest entries only")
+    p.add_argument("--from", dest="from_dir", metavar="DIR",
+                   help="adopt a copy you have (extracted tree and/or archives, box files, checkpoints)")
+    p.add_argument("--copy", action="store_true", help="with --from: copy instead of linking (download.link)")
+    p.add_argument("--dest", metavar="DIR", help="dataset root (default: data.root)")
+    p.add_argument("--cache-dir", metavar="DIR", help="archives as fetched (default: download.cache_dir)")
+    p.add_argument("--weights-dir", metavar="DIR", help="checkpoints (default: download.weights_dir)")
+    p.add_argument("--expect", action="append", metavar="SPLIT=N",
+                   help="expected videos per split for the layout check, overriding the manifest (e.g. val=170)")
+    p.add_argument("--verify-only", action="store_true", help="only verify the layout of the datasets under --dest")
+    p.add_argument("--list", action="store_true", help="list the manifest (names, what is known) and exit")
+    p.add_argument("--manifest", metavar="FILE", help=argparse.SUPPRESS)
     p.set_defaults(func=_download)
 
 
@@ -522,7 +537,7 @@ def _tables(args: argparse.Namespace, params: Params) -> int:
 
 def _add_tables(sub: argparse._SubParsersAction) -> None:
     from fasrnet import paths
-    from fasrnet.tables.build import SUMMARY_FILE, TABLES_FILE
+    from fasrnet.paths import SUMMARY_FILE, TABLES_FILE
 
     p = sub.add_parser("tables", help="paper Tables 1-10 (results/tables.md), summary metrics and figures")
     p.add_argument("--out", type=Path, default=TABLES_FILE, metavar="FILE",
@@ -547,7 +562,7 @@ def _runtime(args: argparse.Namespace, params: Params) -> int:
 
 
 def _add_runtime(sub: argparse._SubParsersAction) -> None:
-    from fasrnet.tables.runtime import BENCHMARKS_DIR, RUNTIME_FILE, RUNTIME_JSON
+    from fasrnet.paths import BENCHMARKS_DIR, RUNTIME_FILE, RUNTIME_JSON
 
     p = sub.add_parser("runtime", help="per-stage wall time, peak memory and CPU time of the Snakemake jobs "
                        "(results/runtime.md, from their benchmark: files; docs/runtime.md)")

@@ -2,7 +2,8 @@
 
 A stage's command is ``fasrnet <subcommand> …``. Its code is ``fasrnet/cli.py`` with the modules that file imports
 at module level, plus what ``main()`` and the subcommand's handler reach: the imports written inside the handler, inside the
-``cli.py`` functions it names (transitively), and inside the handlers it dispatches to with ``main_with(…,
+``cli.py`` functions it calls (transitively, also through a module-level list such as the parser's registrars), and
+inside the handlers it dispatches to with ``main_with(…,
 ["<subcommand>", …])``. Each module found contributes its import closure: every ``import``/``from … import`` of a
 ``fasrnet`` module anywhere in its file (a lazy import inside a function counts: it runs when the function does;
 an ``if TYPE_CHECKING:`` block does not), the packages' ``__init__.py`` on the way, and package data files the
@@ -188,14 +189,14 @@ def handlers() -> dict[str, str]:
 
 
 def _dispatched(fn: ast.FunctionDef) -> set[str]:
-    """Subcommands ``fn`` runs through ``main_with(params, args, ["<subcommand>", …] …)``."""
-    out = set()
-    for n in ast.walk(fn):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "main_with" and len(n.args) >= 3:
-            first_list = next((m for m in ast.walk(n.args[2]) if isinstance(m, ast.List)), None)
-            if first_list is not None and first_list.elts and _const_str(first_list.elts[0]):
-                out.add(_const_str(first_list.elts[0]))  # type: ignore[arg-type]
-    return out
+    """Subcommands ``fn`` runs through ``main_with(params, args, argv)``: in a function that calls ``main_with``,
+    the first word of every list literal (``["synthesize", "--datasets", …]``, also one built in a variable)."""
+    calls = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "main_with"
+                for n in ast.walk(fn))
+    if not calls:
+        return set()
+    return {word for n in ast.walk(fn) if isinstance(n, ast.List) and n.elts
+            if (word := _const_str(n.elts[0])) is not None}
 
 
 @lru_cache(maxsize=None)
@@ -208,6 +209,13 @@ def subcommand_modules(subcommand: str) -> frozenset[str]:
     top_level = ast.Module(body=[n for n in _tree(path).body if not isinstance(n, ast.FunctionDef | ast.ClassDef)],
                            type_ignores=[])
     modules = imported_modules(top_level, CLI_MODULE)
+    assigned = {}  # module-level name → the functions its value names
+    for node in _tree(path).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) \
+            and node.value is not None else []
+        for target in targets:
+            if isinstance(target, ast.Name):
+                assigned[target.id] = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name) and n.id in functions}
     seen: set[str] = set()
     todo = [table[subcommand], ENTRY]  # the handler, and what main() runs around every handler
     while todo:
@@ -217,7 +225,12 @@ def subcommand_modules(subcommand: str) -> frozenset[str]:
         seen.add(name)
         fn = functions[name]
         modules |= imported_modules(fn, CLI_MODULE)
-        todo += [n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and n.id in functions]
+        names = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
+        # the cli.py functions it calls (a registrar's `set_defaults(func=_train)` names a handler, never runs it)
+        todo += [n.func.id for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                 and n.func.id in functions]
+        # a module-level list of functions it uses (build_parser's REGISTRARS: every `_add_<stage>`)
+        todo += [f for name in names & set(assigned) for f in assigned[name]]
         todo += [table[s] for s in _dispatched(fn) if s in table]
     closure = {CLI_MODULE}  # its file, not its closure: that would be every subcommand's
     for module in modules - {CLI_MODULE}:

@@ -15,6 +15,11 @@ MODELS = Path("models")
 PREDICTIONS = Path("results/predictions")
 METRICS = Path("results/metrics")
 FIGURES = Path("results/figures")
+TABLES_FILE = Path("results/tables.md")
+SUMMARY_FILE = Path("results/summary.json")
+BENCHMARKS_DIR = Path("results/benchmarks")
+RUNTIME_FILE = Path("results/runtime.md")
+RUNTIME_JSON = Path("results/runtime.json")
 
 
 def dataset_dir(params: Params, dataset: str) -> Path:

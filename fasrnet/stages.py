@@ -1,8 +1,13 @@
 """The stage registry: every pipeline stage, its command, dependencies, outputs and the params keys it reads.
 
-One source for both wirings: ``dvc.yaml`` is generated from it (:func:`dvc_yaml`, checked current by a test) and
-the Snakemake rules (``workflow/rules/*.smk``) take their inputs, outputs and params stamps from it
-(:func:`instances`). A test resolves both workflows and compares them with :func:`instances`.
+One source for both wirings (docs/workflow.md): ``dvc.yaml`` is generated from it (``fasrnet.workflow.dvc_yaml``,
+checked current by a test), and the Snakemake rules are defined from it in a loop (:func:`snakemake_rules`,
+``workflow/rules/stages.smk``): one rule per template, named as its DVC stage, with its outputs, log, threads,
+priority and shell command; no path or command is written twice. Both take each stage's code as dependencies:
+the static import closure of its command (:mod:`fasrnet.codedeps`). A test resolves both workflows and compares
+them with :func:`instances`. Adding a run to ``params.yaml`` needs no edit here; ``dvc.yaml`` names the runs'
+files through ``foreach`` over ``params.yaml`` (only the ``tables`` stage lists each metrics file, so after
+adding or removing a run, ``fasrnet workflow dvc`` regenerates it, and a test says so).
 
 Stages are *templates* over items (datasets or runs). Placeholders in paths: ``{dataset}``, ``{run}`` (the
 item), ``{root}`` (``data.root``); a command holds at most its item, never a path from params.yaml (the CLI

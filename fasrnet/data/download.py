@@ -1094,25 +1094,6 @@ def _parse_expect(values: list[str] | None) -> dict[str, int] | None:
     return expect
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", action="append", metavar="NAME",
-                   help="posetrack18 / posetrack17 (repeatable or comma-separated; default: data.datasets)")
-    p.add_argument("--what", action="append", metavar="KINDS",
-                   help="comma-separated subset of images,labels,boxes,weights (default: download.what)")
-    p.add_argument("--artefact", action="append", metavar="NAME", help="fetch these manifest entries only")
-    p.add_argument("--from", dest="from_dir", metavar="DIR",
-                   help="adopt a copy you have (extracted tree and/or archives, box files, checkpoints)")
-    p.add_argument("--copy", action="store_true", help="with --from: copy instead of linking (download.link)")
-    p.add_argument("--dest", metavar="DIR", help="dataset root (default: data.root)")
-    p.add_argument("--cache-dir", metavar="DIR", help="archives as fetched (default: download.cache_dir)")
-    p.add_argument("--weights-dir", metavar="DIR", help="checkpoints (default: download.weights_dir)")
-    p.add_argument("--expect", action="append", metavar="SPLIT=N",
-                   help="expected videos per split for the layout check, overriding the manifest (e.g. val=170)")
-    p.add_argument("--verify-only", action="store_true", help="only verify the layout of the datasets under --dest")
-    p.add_argument("--list", action="store_true", help="list the manifest (names, what is known) and exit")
-    p.add_argument("--manifest", metavar="FILE", help=argparse.SUPPRESS)
-
-
 def _list_manifest(manifest: Manifest) -> None:
     print(f"{'artefact':34} {'kind':8} {'dataset':12} {'url':9} {'size':8} {'hash':7} note")
     for a in manifest.artefacts:
@@ -1135,7 +1116,7 @@ def _expected_for(manifest: Manifest, dataset: str,
 
 
 def cli_download(args: argparse.Namespace, params: Any, log: Log = _stderr) -> int:
-    """``fasrnet download``: see :func:`add_arguments`."""
+    """``fasrnet download`` (its arguments: ``fasrnet.cli``)."""
     p = params.download
     manifest = load_manifest(args.manifest)
     if args.list:

@@ -58,8 +58,8 @@ FAMILY: dict[str, str] = {"syn17": "17", "posetrack17": "17", "syn18": "18", "po
 PAPER_DATASET: dict[str, str] = {"17": "PoseTrack2017", "18": "PoseTrack2018"}
 COMPLEXITY_FILE = paths.METRICS / "complexity.json"
 # Beside, not inside, results/metrics/: the tables stage depends on the metrics files it summarises.
-SUMMARY_FILE = Path("results/summary.json")
-TABLES_FILE = Path("results/tables.md")
+SUMMARY_FILE = paths.SUMMARY_FILE
+TABLES_FILE = paths.TABLES_FILE
 #: The ablation tables: which variants each shows (besides full FaSRnet), in the literature file's row order.
 ABLATION_TABLES = ("table6", "table7", "table8")
 #: Largest |printed mAP − 15-joint mean of the printed columns| explained by rounding, per printed decimals.

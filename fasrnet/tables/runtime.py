@@ -18,14 +18,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fasrnet import paths
 from fasrnet.errors import FasrnetError
 from fasrnet.io import write_json, write_text
 from fasrnet.stages import RUN_GROUPS, benchmark_path, templates
 from fasrnet.tables.build import md_table
 
-BENCHMARKS_DIR = Path("results/benchmarks")
-RUNTIME_FILE = Path("results/runtime.md")
-RUNTIME_JSON = Path("results/runtime.json")
+BENCHMARKS_DIR = paths.BENCHMARKS_DIR
+RUNTIME_FILE = paths.RUNTIME_FILE
+RUNTIME_JSON = paths.RUNTIME_JSON
 
 #: Columns read from Snakemake's benchmark TSV (it writes s, h:m:s, max_rss, max_vms, max_uss, max_pss, io_in,
 #: io_out, mean_load, cpu_time, and more with --benchmark-extended; the others are ignored).

@@ -1,6 +1,6 @@
 """`fasrnet runtime` and the workflow's onsuccess: Snakemake benchmark TSVs (NA, "-" and 0 values included) read
 into per-stage costs, the markdown and JSON written from generated files, bad files named in one error, the wall
-time only when Snakemake gives it; and every Snakemake rule declares its benchmark file (docs/runtime.md)."""
+time only when Snakemake gives it; and every stage has a benchmark file of its own (docs/runtime.md)."""
 
 import json
 import re
@@ -99,8 +99,8 @@ def test_an_unreadable_file_is_an_error_naming_it(tmp_path):
         read_benchmark(folder, tmp_path)
 
 
-def test_no_benchmark_files_is_an_error_that_mentions_dvc(tmp_path):
-    with pytest.raises(FasrnetError, match=r"no benchmark files .*`dvc repro` does not"):
+def test_no_benchmark_files_is_an_error_that_says_who_writes_them(tmp_path):
+    with pytest.raises(FasrnetError, match=r"no benchmark files .*every stage's command writes its own"):
         collect(tmp_path / "missing")
 
 
@@ -122,10 +122,12 @@ def test_stages_are_summed_in_pipeline_order(benchmarks):
         5, 141.3, 80.0, 1200.0, 226.5, 2)
 
 
-def test_stage_order_names_the_snakemake_rules():
-    rules = set(re.findall(r"^rule (\w+):", "".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk")),
-                           re.M))
-    assert set(stage_order()) == rules
+def test_stage_order_names_the_registry_rules_without_their_run_group():
+    from fasrnet.params import load_params
+    from fasrnet.stages import snakemake_rules
+
+    rules = {re.sub(r"_(main|ablation|alpha|seed)$", "", r.name) for r in snakemake_rules(load_params(REPO / "params.yaml"))}
+    assert stage_order() == list(dict.fromkeys(stage_order())) and set(stage_order()) == rules
 
 
 def test_machine_reads_model_and_vector_flags(tmp_path):
@@ -160,7 +162,7 @@ def test_cli_writes_the_table_and_json(benchmarks, tmp_path, capsys):
     assert rows["evaluate"] == ["1", "0.3", "0%", "0.3", "–", "–"]
     assert rows["total"] == ["5", "141.3", "100%", "80.0", "1200*", "226.5*"]
     assert "Wall time: not recorded" in text and "it is not the run's wall time" in text
-    assert "2 job(s) ended before Snakemake's first sample" in text
+    assert "2 job(s) have no memory or CPU figures" in text
     assert re.search(r"^Machine: .*CPUs usable, AVX2 (yes|no|unknown), AVX-512 (yes|no|unknown)", text, re.M)
     doc = json.loads(js.read_text())
     assert doc["wall_s"] is None and doc["jobs_this_run"] is None
@@ -180,14 +182,19 @@ def test_cli_bad_file_exits_2_naming_it(tmp_path, capsys):
     assert not out.exists()
 
 
-def _fake_workflow(started: datetime, benchmarks: list[Path]) -> SimpleNamespace:
-    jobs = [SimpleNamespace(benchmark=str(b)) for b in benchmarks] + [SimpleNamespace(benchmark=None)]  # `all`
+def _job(rule: str, **wildcards: str) -> SimpleNamespace:
+    return SimpleNamespace(rule=SimpleNamespace(name=rule), wildcards=wildcards)
+
+
+def _fake_workflow(started: datetime, jobs: list[SimpleNamespace]) -> SimpleNamespace:
+    jobs = [*jobs, _job("all")]
     return SimpleNamespace(start_time=started, dag=SimpleNamespace(needrun_jobs=lambda exclude_finished: iter(jobs)))
 
 
 def test_onsuccess_writes_the_wall_time_and_the_jobs_of_this_run(benchmarks, tmp_path, monkeypatch):
     monkeypatch.chdir(benchmarks.parents[1])  # Snakemake's working directory: its job paths are relative
-    ran = [Path("results/benchmarks/train/main_syn17.tsv"), Path("results/benchmarks/backbone.tsv")]
+    # registry rules, as Snakemake names them: their commands wrote train/main_syn17.tsv and backbone.tsv
+    ran = [_job("train_main", run="main_syn17"), _job("backbone")]
     workflow = _fake_workflow(datetime.now() - timedelta(seconds=125), ran)
     written = after_snakemake(workflow)
     assert written == [Path("results/runtime.md"), Path("results/runtime.json")]
@@ -219,41 +226,20 @@ def test_onsuccess_never_fails_the_run(tmp_path, monkeypatch, capsys):
 # The workflow
 
 
-def _rules() -> dict[str, str]:
-    """Rule name → body of every rule in workflow/rules/*.smk."""
-    text = "".join(p.read_text() for p in sorted((REPO / "workflow" / "rules").glob("*.smk")))
-    return dict(re.findall(r"^rule (\w+):\n((?:[ \t]+.*\n|\n)*)", text, re.M))
+def test_every_stage_instance_has_its_own_benchmark_file_named_after_its_rule_and_item():
+    from fasrnet.params import load_params
+    from fasrnet.stages import instances
 
-
-def test_every_rule_has_a_benchmark_file_named_after_it_and_its_wildcard():
-    rules = _rules()
-    assert len(rules) == 11
-    for name, body in rules.items():
-        bench = re.search(r'^    benchmark:\n        "([^"]+)"', body, re.M)
-        assert bench, f"rule {name} has no benchmark:"
-        log = re.search(r'^    log:\n        "([^"]+)"', body, re.M).group(1)
-        wildcard = re.search(r"\{(\w+)\}", log)
-        expected = f"results/benchmarks/{name}/{{{wildcard.group(1)}}}.tsv" if wildcard else \
-            f"results/benchmarks/{name}.tsv"
-        assert bench.group(1) == expected, name
+    every = instances(load_params(REPO / "params.yaml"))
+    paths = {inst.benchmark for inst in every}
+    assert len(paths) == len(every)  # no two stages share one
+    named = {inst.name: inst.benchmark for inst in every}
+    assert named["train_seed@seed_3"] == "results/benchmarks/train/seed_3.tsv"  # every group's trainings: `train`
+    assert named["predict_backbone@syn18"] == "results/benchmarks/predict_backbone/syn18.tsv"
+    assert named["tables"] == "results/benchmarks/tables.tsv"
+    assert {inst.benchmark.split("/")[2].removesuffix(".tsv") for inst in every} == set(stage_order())
 
 
 def test_the_snakefile_writes_the_table_on_success():
     snakefile = (REPO / "workflow" / "Snakefile").read_text()
     assert re.search(r"^onsuccess:\n(?:    .*\n|\n)*    after_snakemake\(workflow\)$", snakefile, re.M)
-
-
-def test_every_job_of_the_dry_run_has_its_own_benchmark_file():
-    import subprocess
-
-    out = subprocess.run(["snakemake", "-n", "--cores", "8"], cwd=REPO, capture_output=True, text=True,
-                         check=True).stdout
-    jobs = re.split(r"^(?:local)?rule ", out, flags=re.M)[1:]
-    benchmarks = {}
-    for job in jobs:
-        rule = job.split(":", 1)[0]
-        if rule != "all":
-            bench = re.search(r"^    benchmark: (results/benchmarks/\S+\.tsv)$", job, re.M)
-            assert bench, f"a {rule} job has no benchmark file"
-            benchmarks[bench.group(1)] = rule
-    assert len(benchmarks) == len(jobs) - 1  # one file per job: no two jobs share one

@@ -1,5 +1,8 @@
-"""The user's commands end to end on a tiny configuration: `dvc repro`, a no-op repro, `dvc exp run -S
-loss.alpha=0.3` (only what alpha touches reruns), and Snakemake seeing that params change too.
+"""The user's commands end to end on a tiny configuration, as one story in one project: `snakemake all` hands over
+to DVC (`dvc status` clean, `dvc repro` runs nothing); every stage imported only the code its deps list; a code
+edit reruns exactly what it touches, in both tools, and after `dvc repro` Snakemake plans nothing; `dvc exp run -S
+loss.alpha=0.3` reruns only what alpha touches and Snakemake agrees; a params change made for DVC reaches Snakemake.
+The project holds its own copy of the package (PYTHONPATH), so editing its code changes what its stages run.
 
 Kept small because this is the suite's longest test: one epoch per run, one run per group that must not rerun
 (ablation, alpha; the seed group's DVC wiring is the same template as theirs, and test_wiring checks every
@@ -15,6 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from fasrnet.codedeps import command_code, files_of
+from fasrnet.params import load_params
+from fasrnet.stages import instances
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,10 +43,17 @@ TINY = {
 }
 
 
+def _env(root):
+    return dict(os.environ, PYTHONPATH=str(root), FASRNET_THREADS="1", FASRNET_RECORD_IMPORTS=str(root / IMPORTS),
+                GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t",
+                DVC_NO_ANALYTICS="1")
+
+
+IMPORTS = ".imports"  # FASRNET_RECORD_IMPORTS: each stage command's fasrnet modules (fasrnet.record)
+
+
 def _run(cmd, cwd, **kw):
-    env = dict(os.environ, FASRNET_THREADS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1")
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kw)
+    result = subprocess.run(cmd, cwd=cwd, env=_env(Path(cwd)), capture_output=True, text=True, **kw)
     assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return result.stdout + result.stderr
 
@@ -48,13 +62,33 @@ def _ran(output):
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
+def _dvc_changed(root):
+    """The stages `dvc status` lists as changed."""
+    out = _run(["dvc", "status"], root)
+    return set(re.findall(r"^(\S+):$", out, re.M))
+
+
+def _planned(root):
+    """Snakemake's dry run: rule → job count (empty when nothing is to be done)."""
+    out = _run(["snakemake", "-n", "--cores", "2"], root)
+    if "Nothing to be done" in out:
+        return {}
+    table = out.split("Job stats:")[1].split("Reasons:")[0]
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", table, re.M) if rule != "total"}
+
+
+def _append(path, line):
+    with open(path, "a") as f:
+        f.write(line)
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("project")
-    for name in ("Snakefile", "workflow", ".dvcignore", ".gitignore"):
+    for name in ("Snakefile", "workflow", "fasrnet", ".dvcignore", ".gitignore"):
         src = REPO / name
         if src.is_dir():
-            shutil.copytree(src, root / name)
+            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif src.exists():
             shutil.copy(src, root / name)
     defaults = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -69,35 +103,68 @@ def project(tmp_path_factory):
     _run(["dvc", "init", "-q"], root)
     _run(["fasrnet", "complexity", "--width", "4", "--input-size", "64", "64", "--out",
           "results/metrics/complexity.json"], root)
-    _run(["dvc", "commit", "-q", "-f", "complexity"], root)  # recorded as done: `dvc repro` skips it
+    _run(["dvc", "commit", "-q", "-f", "complexity"], root)  # recorded as done: neither tool reruns it
     _run(["git", "add", "-A"], root)
     _run(["git", "commit", "-qm", "tiny project"], root)
     return root
 
 
-def test_dvc_repro_then_alpha_experiment_reruns_only_what_alpha_touches(project):
-    first = _run(["dvc", "repro"], project)
-    assert "train_main@main_syn17" in _ran(first) and "tables" in _ran(first)
-    assert "complexity" not in _ran(first)
-    tables = (project / "results" / "tables.md").read_text()
-    assert "Table 10" in tables
+def test_snakemake_hands_over_to_dvc(project):
+    out = _run(["snakemake", "--cores", "2", "all"], project)
+    assert "complexity" not in re.findall(r"^rule (\w+):", out, re.M)
+    assert re.search(r"dvc: recorded \d+ stages in dvc.lock", out), out[-3000:]
+    assert "Table 10" in (project / "results" / "tables.md").read_text()
+    assert _dvc_changed(project) == set()
+    assert _ran(_run(["dvc", "repro"], project)) == set()  # nothing reruns
+    assert _planned(project) == {}
 
-    assert _ran(_run(["dvc", "repro"], project)) == set()  # a no-op repro runs nothing
 
+def test_every_stage_imported_only_the_code_its_deps_list(project):
+    records = {p.stem: yaml.safe_load(p.read_text()) for p in (project / IMPORTS).glob("*.json")}
+    stages = {i.name.replace("@", "."): i for i in instances(load_params(project / "params.yaml"))}
+    assert set(stages) <= set(records) | {"complexity"}  # complexity ran by hand, with other arguments
+    for name, modules in records.items():
+        cmd = stages[name].cmd if name in stages else f"fasrnet {name}"
+        imported = {f for f in files_of(set(modules)) if f.endswith(".py")}
+        assert imported <= set(command_code(cmd)), f"{name} imported {sorted(imported - set(command_code(cmd)))}"
+
+
+TRAIN_CHAIN = {f"{stage}_{group}": 1 for stage in ("train", "predict", "evaluate")
+               for group in ("main", "ablation", "alpha")}
+
+
+def test_a_code_edit_reruns_what_it_touches_in_both_tools(project):
+    _append(project / "fasrnet" / "models" / "loss.py", "# a comment changes the file's hash and time\n")
+    assert _dvc_changed(project) == {"train_main@main_syn17", "train_ablation@ablation_fda", "train_alpha@alpha_02"}
+    assert _planned(project) == {**TRAIN_CHAIN, "tables": 1, "all": 1}
+    ran = _ran(_run(["dvc", "repro"], project))
+    assert ran == {f"{s}@{run}" for s, run in [("train_main", "main_syn17"), ("predict_main", "main_syn17"),
+                                                ("evaluate_main", "main_syn17"), ("train_ablation", "ablation_fda"),
+                                                ("predict_ablation", "ablation_fda"),
+                                                ("evaluate_ablation", "ablation_fda"), ("train_alpha", "alpha_02"),
+                                                ("predict_alpha", "alpha_02"), ("evaluate_alpha", "alpha_02")]} | {
+        "tables"}
+    assert _planned(project) == {}  # DVC's run is current for Snakemake too
+
+    _append(project / "fasrnet" / "tables" / "figures.py", "# another\n")
+    assert _dvc_changed(project) == {"tables"}
+    assert _planned(project) == {"tables": 1, "all": 1}
+    assert _ran(_run(["dvc", "repro"], project)) == {"tables"}
+    assert _planned(project) == {}
+
+
+def test_alpha_experiment_reruns_only_what_alpha_touches_and_snakemake_agrees(project):
     _run(["git", "add", "-A"], project)
     _run(["git", "commit", "-qm", "baseline results"], project)
     exp = _run(["dvc", "exp", "run", "-S", "loss.alpha=0.3"], project)
     assert _ran(exp) == {"train_main@main_syn17", "predict_main@main_syn17", "evaluate_main@main_syn17", "tables"}
     show = _run(["dvc", "exp", "show", "--no-pager", "--csv"], project)
     assert "loss.alpha" in show and "0.3" in show
+    assert _planned(project) == {}  # the stages DVC ran dated their own params stamps
 
 
 def test_snakemake_sees_a_params_change_made_for_dvc(project):
-    before = _run(["snakemake", "-n", "--cores", "2"], project)
-    assert "Nothing to be done" in before, before[-3000:]
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["loss"]["alpha"] = 0.7  # what `dvc exp run -S loss.alpha=0.7` writes before running
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    after = _run(["snakemake", "-n", "--cores", "2"], project)
-    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", after.split("Job stats:")[1], re.M))
-    assert jobs == {"train": "1", "predict": "1", "evaluate": "1", "tables": "1", "all": "1", "total": "5"}, after
+    assert _planned(project) == {"train_main": 1, "predict_main": 1, "evaluate_main": 1, "tables": 1, "all": 1}
