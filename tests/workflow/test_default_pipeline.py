@@ -1,5 +1,6 @@
-"""The README's main command on the embedded default, from a fresh copy: slow (minutes), run on demand with
-`pytest -m slow`."""
+"""The README's main command on the embedded default, from a fresh copy (a git repository, as a clone is): slow
+(minutes), run on demand with `pytest -m slow`. Afterwards Snakemake has nothing to do, and DVC neither: the run
+recorded its stages in dvc.lock (docs/workflow.md)."""
 
 import os
 import shutil
@@ -17,7 +18,11 @@ def test_snakemake_all_on_the_embedded_default_writes_every_table(tmp_path):
     for name in files:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, tmp_path / name)
-    subprocess.run(["snakemake", "--cores", "8", "all"], cwd=tmp_path, check=True, env=dict(os.environ))
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1")
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "clone"]):
+        subprocess.run(cmd, cwd=tmp_path, check=True, env=env)
+    subprocess.run(["snakemake", "--cores", "8", "all"], cwd=tmp_path, check=True, env=env)
     tables = (tmp_path / "results" / "tables.md").read_text()
     for k in range(1, 11):
         assert f"## Table {k}." in tables
@@ -28,3 +33,7 @@ def test_snakemake_all_on_the_embedded_default_writes_every_table(tmp_path):
     # Nothing is left to do afterwards.
     again = subprocess.run(["snakemake", "-n", "--cores", "8"], cwd=tmp_path, capture_output=True, text=True)
     assert "Nothing to be done" in again.stdout + again.stderr
+    status = subprocess.run(["dvc", "status"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert status.returncode == 0 and "Data and pipelines are up to date." in status.stdout, status.stdout[-3000:]
+    repro = subprocess.run(["dvc", "repro"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert repro.returncode == 0 and "Running stage" not in repro.stdout, repro.stdout[-3000:]

@@ -38,6 +38,7 @@ def _no_pwned(root: Path) -> None:
 @pytest.fixture
 def workflow_copy(tmp_path: Path) -> Path:
     shutil.copytree(REPO / "workflow", tmp_path / "workflow")
+    shutil.copytree(REPO / "fasrnet", tmp_path / "fasrnet", ignore=shutil.ignore_patterns("__pycache__"))  # stage deps
     shutil.copy(REPO / "Snakefile", tmp_path / "Snakefile")
     return tmp_path
 
@@ -80,6 +81,7 @@ def test_dvc_hands_a_payload_run_to_fasrnet_literally(tmp_path, payload):
     # The committed dvc.yaml, as a user would have it; params.yaml edited by hand, never checked. DVC pastes
     # ${key} into commands unescaped, so its commands name the run only through $DVC_STAGE: no quoting to break.
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    shutil.copytree(REPO / "fasrnet", tmp_path / "fasrnet", ignore=shutil.ignore_patterns("__pycache__"))  # code deps
     _params(tmp_path, run=payload)
     for dep in ("data/features/syn17", "data/crops/syn17", "data/raw/syn17"):  # train's deps must exist to run
         (tmp_path / dep).mkdir(parents=True)
