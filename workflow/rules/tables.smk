@@ -1,4 +1,5 @@
 # Tables 1-10 and the figures, from the metrics files and the literature data file.
+from fasrnet.tables.report import report_category
 
 
 rule tables:
@@ -6,7 +7,13 @@ rule tables:
         deps("tables"),
     output:
         "results/tables.md",
-        directory("results/figures"),
+        # For `snakemake --report` (docs/report.md): the tables page and every figure, one caption file for all.
+        report(
+            directory("results/figures"),
+            patterns=["{name}.html", "{name}.png"],
+            caption="../report/result.rst",
+            category=report_category,
+        ),
         "results/summary.json",
     log:
         "logs/tables.log",
