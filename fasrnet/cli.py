@@ -543,7 +543,8 @@ def _add_tables(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=TABLES_FILE, metavar="FILE",
                    help=f"markdown output (default: {TABLES_FILE.as_posix()})")
     p.add_argument("--figures", type=Path, default=paths.FIGURES, metavar="DIR",
-                   help=f"figures directory (default: {paths.FIGURES.as_posix()})")
+                   help=f"figures directory, also holding the tables as HTML for the report (default: "
+                        f"{paths.FIGURES.as_posix()})")
     p.add_argument("--no-figures", action="store_true", help="write no figures")
     p.add_argument("--summary", type=Path, default=SUMMARY_FILE, metavar="FILE",
                    help=f"flat DVC metrics JSON (default: {SUMMARY_FILE.as_posix()})")

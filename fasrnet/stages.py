@@ -65,6 +65,7 @@ class Template:
     torch: bool = False  # runs torch: takes --threads, and Snakemake gives it a CPU's share of the cores
     after_canonical: bool = False  # a duplicate run's instance comes after its canonical run's (Snakemake only)
     priority: int = 0  # Snakemake's: the data chain first (complexity, Table 5 only, must not delay it)
+    report: tuple[str, ...] = ()  # outs whose files go into `snakemake --report` (docs/report.md)
 
     @property
     def rule(self) -> str:
@@ -168,6 +169,7 @@ def templates() -> list[Template]:
                               "results/predictions/backbone_{each_dataset}", "results/predictions/{each_main_run}",
                               "{root}/{each_dataset}"),
                         outs=("results/tables.md", "results/figures"), metrics=("results/summary.json",),
+                        report=("results/figures",),
                         params=("runs", "data", "model", "heatmap", "loss.alpha", "train.seed", "train.epochs",
                                 "backbone.source", "backbone.checkpoint")))
     return out
@@ -265,7 +267,7 @@ class SnakemakeRule:
     name: str
     wildcard: str | None  # "dataset" or "run"; None for a single stage
     items: tuple[str, ...]
-    outputs: tuple[tuple[str, bool], ...]  # (path pattern, is a directory)
+    outputs: tuple[tuple[str, bool, bool], ...]  # (path pattern, is a directory, goes into the report)
     log: str
     shell: str
     torch: bool
@@ -313,6 +315,6 @@ def snakemake_rules(params: Params) -> list[SnakemakeRule]:
         paths = [p.replace("{root}", root) for p in (*t.outs, *t.metrics)]
         out.append(SnakemakeRule(
             name=t.name, wildcard=wildcard, items=tuple(chosen) if t.over else (),
-            outputs=tuple((p, _is_directory(p)) for p in paths), log=log, shell=snakemake_shell(t),
+            outputs=tuple((p, _is_directory(p), p in t.report) for p in paths), log=log, shell=snakemake_shell(t),
             torch=t.torch, priority=t.priority))
     return out

@@ -869,15 +869,9 @@ class Builder:
         if self.figures_dir is None:
             return []
         rel = Path(os.path.relpath(self.figures_dir, self.out.parent if str(self.out.parent) else "."))
-        items = [
-            ("per_joint_ap.png", "per-joint AP, ours (FaSRnet and the backbone alone) vs the paper's Ours and "
-                                 "HRNet rows, main run per dataset"),
-            ("alpha_curve.png", "Table 9: our mAP vs α (left axis) with the paper's (right axis), the seed "
-                                "runs' spread shaded"),
-            ("training_curves.png", "training loss and val mAP per epoch of the main and ablation runs"),
-            ("qualitative.png", "degraded val frames: ground truth, the backbone alone and FaSRnet"),
-        ]
-        return ["", "## Figures", ""] + [f"- [{n}]({(rel / n).as_posix()}): {t}" for n, t in items]
+        from fasrnet.tables.figures import FIGURES  # imports this module: only here, when there are figures
+
+        return ["", "## Figures", ""] + [f"- [{f.name}]({(rel / f.name).as_posix()}): {f.summary}" for f in FIGURES]
 
     def missing_section(self) -> list[str]:
         missing = missing_inputs(self.params, self.inputs.root)
@@ -979,8 +973,9 @@ def summary_metrics(params: Params, root: str | Path = ".") -> dict[str, float |
 
 def run_tables(params: Params, out: str | Path = TABLES_FILE, figures: str | Path | None = paths.FIGURES,
                summary: str | Path | None = SUMMARY_FILE, strict: bool = False, root: str | Path = ".") -> list[Path]:
-    """``fasrnet tables``: write the markdown, ``summary.json`` and the figures (all atomically); return the
-    paths written. Output paths are taken as given (relative to the working directory), inputs under ``root``."""
+    """``fasrnet tables``: write the markdown, ``summary.json``, the figures and, beside them, the tables as HTML
+    (``tables.html``, :mod:`fasrnet.tables.report`), all atomically; return the paths written. Output paths are
+    taken as given (relative to the working directory), inputs under ``root``."""
     from fasrnet.io import write_json, write_text
 
     text = build_tables(params, root, strict=strict, figures_dir=figures, out=out)
@@ -992,6 +987,8 @@ def run_tables(params: Params, out: str | Path = TABLES_FILE, figures: str | Pat
         written.append(Path(summary))
     if figures is not None:
         from fasrnet.tables.figures import make_figures
+        from fasrnet.tables.report import write_tables_html
 
         written += make_figures(params, root, figures)
+        written.append(write_tables_html(text, out, figures))  # for the Snakemake report (docs/report.md)
     return written

@@ -1,16 +1,12 @@
-"""The figures beside ``results/tables.md`` (matplotlib, Agg canvas, no pyplot state):
+"""The figures beside ``results/tables.md`` (matplotlib, Agg canvas, no pyplot state). :data:`FIGURES` lists
+them: per figure its file, its drawing function, the one line ``results/tables.md`` lists it with, and what it
+shows (the Snakemake report's caption, with :meth:`FigureInfo.drawn_from` naming the runs it draws from;
+docs/report.md). In short:
 
-- ``per_joint_ap.png`` — per main dataset, grouped bars over the seven joint columns and mAP: the paper's Ours
-  and HRNet rows (Table 1 or 3, quoted) beside our FaSRnet and backbone-alone rows (measured);
-- ``alpha_curve.png`` — Table 9: our mAP vs α on the left axis, the paper's on the right axis (two y-axes: the
-  absolute levels are not comparable, the shapes are), the best α of each starred, the seed runs' mean ± one
-  sample standard deviation shaded (differences inside it are seed noise);
-- ``training_curves.png`` — training loss (log scale) and val mAP per epoch of the main and ablation runs
-  (``models/<run>/train_log.csv``);
-- ``qualitative.png`` — like the paper's Figs. 4–6: a few degraded val frames (episodes from the synthetic
-  ``meta.json``; on real data, any labeled frame) with the ground truth, the backbone alone and FaSRnet drawn
-  as skeletons, PCKh@0.5 of the degraded person(s) in each title. Frames are chosen by how much the two
-  predictions *differ* (not by which one is right), the most different first, one per video first.
+- ``per_joint_ap.png`` — per main dataset, the paper's Ours and HRNet rows beside our FaSRnet and backbone rows;
+- ``alpha_curve.png`` — Table 9: mAP vs α, ours and the paper's on two y-axes, the seed runs' spread shaded;
+- ``training_curves.png`` — training loss and val mAP per epoch of the main and ablation runs;
+- ``qualitative.png`` — like the paper's Figs. 4–6: degraded val frames where the two predictions differ most.
 
 A figure whose inputs are missing is still written, saying what is missing. PNGs carry no software/date
 metadata, so the same inputs give the same bytes.
@@ -22,7 +18,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -30,14 +26,14 @@ from fasrnet import paths
 from fasrnet.data.posetrack import POSEVAL_JOINTS, SKELETON, Person, Video, read_video
 from fasrnet.io import atomic_path
 from fasrnet.params import Params
-from fasrnet.tables.build import COLUMNS, FAMILY, PAPER_DATASET, Builder, main_runs, runs_of, seed_stats
+from fasrnet.tables.build import (COLUMNS, FAMILY, PAPER_DATASET, Builder, Resolved, main_runs, runs_of,
+                                  seed_stats)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 DPI = 100
-FIGURE_NAMES = ("per_joint_ap.png", "alpha_curve.png", "training_curves.png", "qualitative.png")
 #: The 17-slot indices of poseval's 15 evaluated joints.
 EVAL_SLOTS = np.array([slot for _, slot in POSEVAL_JOINTS])
 #: Left / right limbs for colouring (slots 5, 7, 9, 11, 13, 15 are left).
@@ -47,6 +43,8 @@ PCKH_THRESHOLD = 0.5
 #: A degraded person is shown only with at least this many annotated joints (a readable skeleton).
 MIN_TARGET_JOINTS = 6
 HEAD_FACTOR = 0.6
+#: How many frames (rows) ``qualitative.png`` shows at most.
+QUALITATIVE_ROWS = 4
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -77,12 +75,7 @@ def make_figures(params: Params, root: str | Path = ".", out_dir: str | Path = p
     """Write the four figures into ``out_dir``; inputs are read under ``root``. Returns the paths."""
     out = Path(out_dir)
     b = Builder(params, root)
-    return [
-        per_joint_ap(b, out / FIGURE_NAMES[0]),
-        alpha_curve(b, out / FIGURE_NAMES[1]),
-        training_curves(b, out / FIGURE_NAMES[2]),
-        qualitative(b, out / FIGURE_NAMES[3]),
-    ]
+    return [f.draw(b, out / f.name) for f in FIGURES]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -183,9 +176,13 @@ def alpha_curve(b: Builder, path: Path) -> Path:
 # Training curves
 
 
+def training_runs(params: Params) -> list[Resolved]:
+    """The runs whose training logs ``training_curves.png`` draws: the main runs, then the ablation runs."""
+    return runs_of(params, "main") + runs_of(params, "ablation")
+
+
 def training_curves(b: Builder, path: Path) -> Path:
-    runs = [r for r in runs_of(b.params, "main")] + [r for r in runs_of(b.params, "ablation")]
-    logs = [(r, b.inputs.train_log(r.name)) for r in runs]
+    logs = [(r, b.inputs.train_log(r.name)) for r in training_runs(b.params)]
     logs = [(r, log) for r, log in logs if log]
     if not logs:
         return _placeholder(path, "Training curves", "no models/<run>/train_log.csv for the main or ablation runs")
@@ -418,7 +415,7 @@ def _crop(panel: Panel, shape: tuple[int, int]) -> tuple[float, float, float, fl
     return max(0.0, x0 - margin), min(w, x1 + margin), max(0.0, y0 - margin), min(h, y1 + margin)
 
 
-def qualitative(b: Builder, path: Path, rows: int = 4) -> Path:
+def qualitative(b: Builder, path: Path, rows: int = QUALITATIVE_ROWS) -> Path:
     import cv2
 
     per_dataset = [_candidates(b, r.dataset, r.name) for r in main_runs(b.params)]
@@ -455,3 +452,115 @@ def qualitative(b: Builder, path: Path, rows: int = 4) -> Path:
                  "blue, right orange", fontsize=9)
     fig.tight_layout()
     return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The list of figures: what each one is, for results/tables.md and the Snakemake report's captions
+
+
+def _lit(name: str) -> str:
+    """A run or dataset name as reStructuredText inline literal (names are letters, digits, ``_`` and ``-``)."""
+    return f"``{name}``"
+
+
+def _per_joint_ap_sources(params: Params) -> str:
+    runs = main_runs(params)
+    if not runs:
+        return f"This run has no main run on {'/'.join(FAMILY)}: the figure says so and shows nothing else."
+    panels = [f"{_lit(r.name)} and {_lit(paths.backbone_run_name(r.dataset))} on {_lit(r.dataset)} val beside paper "
+              f"Table {1 if FAMILY[r.dataset] == '17' else 3} ({PAPER_DATASET[FAMILY[r.dataset]]} val)" for r in runs]
+    return "Panels in this run: " + "; ".join(panels) + "."
+
+
+def _alpha_curve_sources(params: Params) -> str:
+    alphas = sorted(runs_of(params, "alpha"), key=lambda r: r.alpha)
+    seeds = runs_of(params, "seed")
+    if alphas:
+        parts = ["measured α runs " + ", ".join(f"{_lit(r.name)} (α = {r.alpha:g})" for r in alphas)]
+    else:
+        parts = ["no α runs (``runs.alpha`` is empty): only the paper's curve is drawn"]
+    if len(seeds) >= 2:
+        parts.append(f"the band from the {len(seeds)} seed runs ({', '.join(_lit(r.name) for r in seeds)})")
+    else:
+        parts.append("no band: fewer than two seed runs")
+    return "In this run: " + "; ".join(parts) + "."
+
+
+def _training_curves_sources(params: Params) -> str:
+    runs = training_runs(params)
+    if not runs:
+        return "This run has no main or ablation run: the figure says so and shows nothing else."
+    text = "Runs in this run: " + ", ".join(
+        _lit(r.name) + ("" if r.group == "main" else f" (ablation, variant {_lit(r.variant)})") for r in runs) + "."
+    if not params.train.val_every:
+        text += " No val mAP is logged (``train.val_every: 0``): the right panel says so."
+    return text
+
+
+def _qualitative_sources(params: Params) -> str:
+    runs = main_runs(params)
+    if not runs:
+        return "This run has no main run to compare with its backbone: the figure says so and shows nothing else."
+    sets = [f"{_lit(r.dataset)} ({_lit(r.name)} against {_lit(paths.backbone_run_name(r.dataset))})" for r in runs]
+    return (f"In this run: up to {QUALITATIVE_ROWS} frames from the val set{'s' if len(runs) > 1 else ''} of "
+            + ", ".join(sets) + (", alternating sets." if len(runs) > 1 else "."))
+
+
+@dataclass(frozen=True)
+class FigureInfo:
+    """One figure of ``results/figures/``: its file name, the function that draws it, its title, the one line
+    ``results/tables.md`` lists it with (``summary``), what it shows (``shows``, reStructuredText) and which runs of
+    a given ``params`` it draws from (``sources``)."""
+
+    name: str
+    draw: Callable[[Builder, Path], Path]
+    title: str
+    summary: str
+    shows: str
+    sources: Callable[[Params], str]
+
+    @property
+    def stem(self) -> str:
+        return Path(self.name).stem
+
+    def caption(self, params: Params) -> str:
+        """The Snakemake report's caption (reStructuredText): what the figure shows, then what it draws from."""
+        return f"**{self.title}.** {self.shows}\n\n{self.sources(params)}\n"
+
+
+FIGURES: tuple[FigureInfo, ...] = (
+    FigureInfo(
+        "per_joint_ap.png", per_joint_ap, "Per-joint AP",
+        "per-joint AP, ours (FaSRnet and the backbone alone) vs the paper's Ours and HRNet rows, main run per dataset",
+        "One panel per main dataset: grouped bars over the seven joint columns and mAP (poseval's Total). The "
+        "paper's Ours and HRNet rows (Table 1 for syn17 or PoseTrack2017, Table 3 for syn18 or PoseTrack2018; "
+        "quoted, hatched) stand beside our FaSRnet run and the frozen backbone alone (measured, solid). On a "
+        "synthetic set the absolute values are not comparable with the paper's, the orderings are.",
+        _per_joint_ap_sources),
+    FigureInfo(
+        "alpha_curve.png", alpha_curve, "mAP against α (Table 9)",
+        "Table 9: our mAP vs α (left axis) with the paper's (right axis), the seed runs' spread shaded",
+        "Our val mAP for each α of Eq. 19 (α·L(H^r) + (1 − α)·L(H^final)) on the left axis, the paper's on "
+        "the right axis: two y-axes, because the absolute levels are not comparable and the shapes are. The best "
+        "α of each curve is starred. The shaded band is the seed runs' mean ± one sample standard deviation: "
+        "differences inside it are seed noise.",
+        _alpha_curve_sources),
+    FigureInfo(
+        "training_curves.png", training_curves, "Training curves",
+        "training loss and val mAP per epoch of the main and ablation runs",
+        "Left: the training loss (Eq. 19; log scale when every value is positive) per epoch. Right: the val mAP "
+        "measured during training per epoch. Main runs solid, ablation runs dashed; from "
+        "``models/<run>/train_log.csv``.",
+        _training_curves_sources),
+    FigureInfo(
+        "qualitative.png", qualitative, "Qualitative frames",
+        "degraded val frames: ground truth, the backbone alone and FaSRnet",
+        "Like the paper's Figs. 4–6, each row is one degraded val frame (a degradation episode of the synthetic "
+        "set's ``meta.json``; on real data any labeled frame), cropped to the degraded person(s): the ground truth, "
+        "the backbone alone and FaSRnet drawn as skeletons (left limbs blue, right orange; the degraded person "
+        "bold), PCKh\\@0.5 of the degraded person(s) in each title. Frames are chosen by how much the two "
+        "predictions differ, not by which one is right: the most different first, one per video and per episode "
+        "first.",
+        _qualitative_sources),
+)
+FIGURE_NAMES: tuple[str, ...] = tuple(f.name for f in FIGURES)

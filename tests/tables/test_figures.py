@@ -110,6 +110,7 @@ def test_cli_writes_figures(results, tmp_path, monkeypatch):
     monkeypatch.chdir(root)
     assert main(["tables", "--strict", "--figures", str(tmp_path / "f"), "--out", str(tmp_path / "t.md"),
                  "--summary", str(tmp_path / "s.json")]) == 0
-    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == sorted(FIGURE_NAMES)
+    # the figures, and the tables as a web page for the Snakemake report (tests/tables/test_report_parts.py)
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == sorted([*FIGURE_NAMES, "tables.html"])
     text = (tmp_path / "t.md").read_text()
     assert "## Figures" in text and "qualitative.png" in text

@@ -21,7 +21,8 @@ STAMPS = {name: str(path) for name, path in write_stamps(PARAMS).items()}
 # Torch jobs: each claims a CPU's share of --cores, so at most one torch job runs per real CPU, and uses
 # one torch thread per real CPU it holds: `--cores 8` on 2 CPUs runs two torch jobs of 1 thread each.
 CPUS = len(os.sched_getaffinity(0))
-CORES = workflow.cores if isinstance(workflow.cores, int) else CPUS
+# resource_settings: `workflow.cores` raises where Snakemake sets no core count (`--report`)
+CORES = workflow.resource_settings.cores if isinstance(workflow.resource_settings.cores, int) else CPUS
 JOB_THREADS = max(1, CORES // CPUS)
 TORCH_THREADS = max(1, JOB_THREADS * CPUS // max(CORES, CPUS))
 # Backbone pretraining needs no dataset (it synthesizes its own set), so it runs as one torch job beside the data

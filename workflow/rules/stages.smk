@@ -1,6 +1,16 @@
 # Every stage's rule, from the stage registry (fasrnet/stages.py): one rule per stage template, named as its DVC
 # stage (train_main, predict_backbone, ...), with the template's outputs, log, threads, priority and command. Nothing
 # here restates a path or a command; to add a stage, add a template to the registry.
+from fasrnet.tables.report import report_category
+
+
+def stage_output(path, is_dir, in_report):
+    """A registry output as Snakemake declares it; one the registry puts in the report (the tables rule's figures
+    directory: the tables page and every figure) with its patterns and caption (docs/report.md)."""
+    out = directory(path) if is_dir else path
+    if not in_report:
+        return out
+    return report(out, patterns=["{name}.html", "{name}.png"], caption="../report/result.rst", category=report_category)
 
 
 def stage_rule(spec):
@@ -13,7 +23,7 @@ def stage_rule(spec):
         input:
             stage_inputs(spec),
         output:
-            *[directory(path) if is_dir else path for path, is_dir in spec.outputs],
+            *[stage_output(*out) for out in spec.outputs],
         log:
             spec.log,
         threads: JOB_THREADS if spec.torch else 1
