@@ -238,7 +238,7 @@ def stale_stages(params: Params, root: str | Path = ".") -> list[str]:
     (``.fasrnet/stamps/``, rewritten when a stage's values change) is newer than the tables. Empty when the
     tables are missing (the report then fails on its own) or current."""
     from fasrnet.stages import instances
-    from fasrnet.workflow import stamp_path
+    from fasrnet.record import stamp_path
 
     tables = Path(root) / TABLES_FILE
     if not tables.is_file():
