@@ -565,10 +565,10 @@ def _runtime(args: argparse.Namespace, params: Params) -> int:
 def _add_runtime(sub: argparse._SubParsersAction) -> None:
     from fasrnet.paths import BENCHMARKS_DIR, RUNTIME_FILE, RUNTIME_JSON
 
-    p = sub.add_parser("runtime", help="per-stage wall time, peak memory and CPU time of the Snakemake jobs "
-                       "(results/runtime.md, from their benchmark: files; docs/runtime.md)")
+    p = sub.add_parser("runtime", help="per-stage wall time, peak memory and CPU time of the stages' last runs "
+                       "(results/runtime.md, from the benchmark files their commands write; docs/runtime.md)")
     p.add_argument("--benchmarks", type=Path, default=BENCHMARKS_DIR, metavar="DIR",
-                   help=f"Snakemake's benchmark files (default: {BENCHMARKS_DIR.as_posix()})")
+                   help=f"the stages' benchmark files (default: {BENCHMARKS_DIR.as_posix()})")
     p.add_argument("--out", type=Path, default=RUNTIME_FILE, metavar="FILE",
                    help=f"markdown output (default: {RUNTIME_FILE.as_posix()})")
     p.add_argument("--json", type=Path, default=RUNTIME_JSON, metavar="FILE",
@@ -644,10 +644,16 @@ def _record(params: Params, args: argparse.Namespace, argv: Sequence[str], start
     """A pipeline stage's benchmark file and params stamp (fasrnet.record), after it succeeded."""
     from fasrnet.record import record_imports, record_stage, stage_of
 
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun, rank 0 speaks for the job
     inst = None if args.params is not None or args.overrides else stage_of(params, argv)
-    if inst is not None:
-        record_stage(params, inst, started)
-    record_imports(inst.name if inst is not None else args.command)
+    try:
+        if inst is not None:
+            record_stage(params, inst, started)
+        record_imports(inst.name if inst is not None else args.command)
+    except OSError as exc:  # the stage's outputs are in place: bookkeeping must not fail it
+        print(f"warning: {error_lines(exc)[0].removeprefix('error: ')} (benchmark file or params stamp not "
+              "recorded; docs/workflow.md)", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

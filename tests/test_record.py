@@ -85,3 +85,15 @@ def test_imports_are_recorded_on_request(project, monkeypatch):
     assert main(["params", "check"]) == 0
     modules = yaml.safe_load((project / "imports/params.json").read_text())
     assert "fasrnet.cli" in modules and "fasrnet.params" in modules
+
+
+def test_a_rank_other_than_0_records_nothing(project, monkeypatch):
+    monkeypatch.setenv("RANK", "1")  # torchrun's other processes: rank 0 writes the job's files
+    assert main(["acquire", "--dataset", "syn17"]) == 0
+    assert not (project / "results").exists() and not (project / ".fasrnet").exists()
+
+
+def test_a_bookkeeping_failure_is_a_warning_not_a_failed_stage(project, capsys):
+    (project / "results").write_text("a file where the benchmarks' directory should be")
+    assert main(["acquire", "--dataset", "syn17"]) == 0
+    assert "benchmark file or params stamp not recorded" in capsys.readouterr().err
