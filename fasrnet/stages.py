@@ -22,11 +22,9 @@ so ``dvc exp run -S loss.alpha=0.3`` retrains the main runs and what follows the
 nothing upstream and none of the runs that pin their own alpha.
 
 Runs with one resolved configuration (:mod:`fasrnet.runs`; by default ``main_syn17``, ``alpha_04``, ``seed_0``) train
-once: ``fasrnet train`` derives a run's output from an equivalent run's complete one (docs/resume.md). For
-Snakemake a duplicate's train instance also lists its canonical run's output as an order-only input
-(:attr:`Instance.order_only`, added as ``ancient()``), so the two never train at once and the duplicate always
-reuses; DVC, whose ``foreach`` cannot give one item deps of its own, runs its stages one at a time and relies on
-the reuse alone.
+once: ``fasrnet train`` derives a run's output from an equivalent run's complete one, and holds a lock per
+configuration while it trains, so a second one waits and reuses (docs/resume.md). The DAGs hold no edge between
+them: a Snakemake edge would need ``ancient()``, and Snakemake then skips the duplicate's own reasons to rerun.
 """
 
 from __future__ import annotations
@@ -38,7 +36,6 @@ from functools import lru_cache
 from typing import Any
 
 from fasrnet.params import Params
-from fasrnet.runs import canonical_runs
 
 RUN_GROUPS = ("main", "ablation", "alpha", "seed")
 
@@ -63,7 +60,6 @@ class Template:
     metrics: tuple[str, ...] = ()  # DVC metrics (cache: false), also Snakemake outputs
     over: str | None = None
     torch: bool = False  # runs torch: takes --threads, and Snakemake gives it a CPU's share of the cores
-    after_canonical: bool = False  # a duplicate run's instance comes after its canonical run's (Snakemake only)
     priority: int = 0  # Snakemake's: the data chain first (complexity, Table 5 only, must not delay it)
     report: tuple[str, ...] = ()  # outs whose files go into `snakemake --report` (docs/report.md)
 
@@ -85,9 +81,6 @@ class Instance:
     outs: tuple[str, ...]
     params: tuple[str, ...]
     metrics: tuple[str, ...] = field(default=())
-    #: Order-only inputs, Snakemake's alone (DVC cannot give one foreach item its own deps): the canonical run's
-    #: outs for a run of the same resolved configuration, so the two never train at once and this one reuses.
-    order_only: tuple[str, ...] = field(default=())
 
     @property
     def benchmark(self) -> str:
@@ -153,7 +146,7 @@ def templates() -> list[Template]:
         out += [
             Template(f"train_{group}", "fasrnet train --run {run}",
                      deps=(*feats, "{root}/{dataset}"), outs=("models/{run}",), params=_train_params(group),
-                     over=group, torch=True, after_canonical=True),
+                     over=group, torch=True),
             Template(f"predict_{group}", f"fasrnet predict --run {{run}} --split {splits}",
                      deps=("models/{run}", *feats), outs=("results/predictions/{run}",),
                      params=("train.batch_size", "train.device", *CODEC_KEYS), over=group, torch=True),
@@ -228,18 +221,14 @@ def instances(params: Params) -> list[Instance]:
     """Every concrete stage for ``params`` (what ``dvc repro`` and ``snakemake all`` run)."""
     out = []
     root = params.data.root
-    canonical = canonical_runs(params)
     for t in templates():
         for item, dataset in items(params, t.over).items():
             run = item if t.over not in (None, "datasets") else ""
             fill = lambda s: _fill(s, root, run, dataset)  # noqa: E731
-            first = canonical.get(run, run) if t.after_canonical else run
             out.append(Instance(
                 name=f"{t.name}@{item}" if t.over else t.name, template=t.name, item=item or None,
                 cmd=_command(t.cmd, item), deps=tuple(map(fill, _expand(t.deps, params))),
-                outs=tuple(map(fill, t.outs)), params=tuple(map(fill, t.params)), metrics=tuple(map(fill, t.metrics)),
-                order_only=tuple(_fill(o, root, first, dataset) for o in t.outs) if first != run else (),
-            ))
+                outs=tuple(map(fill, t.outs)), params=tuple(map(fill, t.params)), metrics=tuple(map(fill, t.metrics))))
     return out
 
 

@@ -36,12 +36,16 @@ was started with.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
+import hashlib
 import io
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -73,6 +77,8 @@ from fasrnet.stages import TRAIN_SHARED_PARAMS
 LOG_COLUMNS = ("epoch", "lr", "loss", "val_map")  # no timings: identical runs give identical logs
 # How long ranks wait for each other (rank 0's validation and checkpoint included) before the group fails.
 DIST_TIMEOUT = timedelta(hours=1)
+#: Locks that keep two runs of one configuration from training at once (Trainer._configuration_lock).
+LOCK_DIR = Path(".fasrnet/locks")
 
 
 @dataclass(frozen=True)
@@ -323,11 +329,40 @@ class Trainer:
                 dist.destroy_process_group()
 
     def _run(self, stop_after_epoch: int | None) -> dict[str, Any]:
+        config = self._config()
+        unit = self._unit(config)
+        with self._configuration_lock(unit):
+            return self._run_unit(stop_after_epoch, config, unit)
+
+    @contextlib.contextmanager
+    def _configuration_lock(self, unit: Unit) -> Iterator[None]:
+        """While this process trains (or derives) ``models/<run>``, no other run of the same configuration does: a
+        second waits here, then reuses the first's output. This, not the workflow's DAG, orders a duplicate after its
+        canonical run (a Snakemake edge would hide the duplicate's own reasons to rerun; docs/resume.md). Only for
+        the pipeline's own output, and not under DDP (a rank blocked here would hold the others at a barrier)."""
+        key = reuse_key(unit.fingerprint)
+        own = os.path.abspath(self.out_dir) == os.path.abspath(paths.run_dir(self.run_cfg.name))
+        if key is None or not own or self.dist.distributed:
+            yield
+            return
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        path = LOCK_DIR / f"train-{digest}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"train {self.run_cfg.name}: waiting for another run of the same configuration", flush=True)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _run_unit(self, stop_after_epoch: int | None, config: dict[str, Any], unit: Unit) -> dict[str, Any]:
         tp = self.params.train
         ddp = self.dist.distributed
         main = self.dist.is_main
-        config = self._config()
-        unit = self._unit(config)
         current = unit.is_current(_run_complete)
         if ddp:  # every rank looks before rank 0 may write (a reuse, below): all see the same output
             import torch.distributed as dist

@@ -1,4 +1,4 @@
-"""The Snakemake report, ``snakemake --cores 1 --report results/report.html`` (docs/report.md).
+"""The Snakemake report, ``snakemake --report results/report.html`` (docs/report.md).
 
 Snakemake builds the report from the ``tables`` rule's output that its ``report()`` flag names (the directory
 ``results/figures/``), with one caption file for every item (``workflow/report/result.rst``) and the workflow

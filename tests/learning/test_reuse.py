@@ -180,3 +180,28 @@ def test_two_process_run_reuses_a_two_process_training(workspace, tmp_path):
     run_json = json.loads((models / "seed_0" / "run.json").read_text())
     assert run_json["name"] == "seed_0" and run_json["world_size"] == 2
     assert not (models / "main_syn17").exists()
+
+
+def test_a_duplicate_started_beside_its_training_waits_then_reuses(dup_ws, monkeypatch, capsys):
+    # What orders a duplicate after its canonical run under Snakemake: a lock per configuration, not a DAG edge.
+    import shutil
+    import threading
+    import time
+
+    monkeypatch.chdir(dup_ws)
+    params = load_params("params.yaml")
+    shutil.rmtree(paths.run_dir("alpha_04"), ignore_errors=True)
+    holder = Trainer(params, resolve_run(params, "main_syn17"), progress=False)  # the same configuration
+    result = {}
+    with monkeypatch.context() as m:
+        m.setattr(Trainer, "_source", lambda self: pytest.fail("trained instead of waiting and reusing"))
+        with holder._configuration_lock(holder._unit(holder._config())):
+            worker = threading.Thread(target=lambda: result.setdefault("rc", main(["train", "--run", "alpha_04"])))
+            worker.start()
+            time.sleep(1.5)
+            assert worker.is_alive() and not paths.run_dir("alpha_04").exists()  # waiting, not training
+        worker.join(timeout=60)
+    assert result == {"rc": 0}
+    out = capsys.readouterr().out
+    assert "train alpha_04: waiting for another run of the same configuration" in out
+    assert "reused" in out and paths.run_dir("alpha_04").is_dir()

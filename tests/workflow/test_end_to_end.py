@@ -4,9 +4,9 @@ edit reruns exactly what it touches, in both tools, and after `dvc repro` Snakem
 loss.alpha=0.3` reruns only what alpha touches and Snakemake agrees; a params change made for DVC reaches Snakemake.
 The project holds its own copy of the package (PYTHONPATH), so editing its code changes what its stages run.
 
-Kept small because this is the suite's longest test: one epoch per run, one run per group that must not rerun
-(ablation, alpha; the seed group's DVC wiring is the same template as theirs, and test_wiring checks every
-group's params lists against the registry), and the complexity stage's output made at a tiny width and committed
+Kept small because this is the suite's longest test: one epoch per run, one run per group that must not rerun on
+an alpha change (ablation, alpha), one seed run that is main_syn17's configuration (it trains once, by reuse, and a
+code edit reruns it too: no DAG edge hides its reasons), and the complexity stage's output made at a tiny width and committed
 beforehand: its own command counts HRNet-W48 at 384x288 (14 s on a quiet 2-core machine against 7 s at the tiny
 width, 85 s on a loaded one), which says nothing about DVC (the count is tests/models/test_model_complexity's)."""
 
@@ -38,7 +38,8 @@ TINY = {
         "main": {"main_syn17": {"dataset": "syn17"}},
         "ablation": {"ablation_fda": {"dataset": "syn17", "variant": "fda", "alpha": 0.4}},
         "alpha": {"alpha_02": {"dataset": "syn17", "variant": "fasrnet", "alpha": 0.2}},
-        "seed": {},
+        # main_syn17's configuration: it trains once (a lock, fasrnet.train), and an edit reruns both
+        "seed": {"seed_0": {"dataset": "syn17", "variant": "fasrnet", "alpha": 0.4, "seed": 0}},
     },
 }
 
@@ -130,20 +131,22 @@ def test_every_stage_imported_only_the_code_its_deps_list(project):
 
 
 TRAIN_CHAIN = {f"{stage}_{group}": 1 for stage in ("train", "predict", "evaluate")
-               for group in ("main", "ablation", "alpha")}
+               for group in ("main", "ablation", "alpha", "seed")}
 
 
 def test_a_code_edit_reruns_what_it_touches_in_both_tools(project):
     _append(project / "fasrnet" / "models" / "loss.py", "# a comment changes the file's hash and time\n")
-    assert _dvc_changed(project) == {"train_main@main_syn17", "train_ablation@ablation_fda", "train_alpha@alpha_02"}
+    assert _dvc_changed(project) == {"train_main@main_syn17", "train_ablation@ablation_fda", "train_alpha@alpha_02",
+                                     "train_seed@seed_0"}
     assert _planned(project) == {**TRAIN_CHAIN, "tables": 1, "all": 1}
     ran = _ran(_run(["dvc", "repro"], project))
     assert ran == {f"{s}@{run}" for s, run in [("train_main", "main_syn17"), ("predict_main", "main_syn17"),
                                                 ("evaluate_main", "main_syn17"), ("train_ablation", "ablation_fda"),
                                                 ("predict_ablation", "ablation_fda"),
                                                 ("evaluate_ablation", "ablation_fda"), ("train_alpha", "alpha_02"),
-                                                ("predict_alpha", "alpha_02"), ("evaluate_alpha", "alpha_02")]} | {
-        "tables"}
+                                                ("predict_alpha", "alpha_02"), ("evaluate_alpha", "alpha_02"),
+                                                ("train_seed", "seed_0"), ("predict_seed", "seed_0"),
+                                                ("evaluate_seed", "seed_0")]} | {"tables"}
     assert _planned(project) == {}  # DVC's run is current for Snakemake too
 
     _append(project / "fasrnet" / "tables" / "figures.py", "# another\n")

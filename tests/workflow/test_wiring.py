@@ -73,31 +73,18 @@ def test_snakemake_dag_matches_the_registry(registry, snakemake_jobs):
     for name, inst in registry.items():
         job = jobs[(*inst.outs, *inst.metrics)]
         assert job["rule"] == inst.template, name
-        # Order-only inputs are Snakemake's alone: DVC's deps (compared above) never list them.
-        assert job["input"] == [*inst.deps, *command_code(inst.cmd), str(stamp_path(name)), *inst.order_only], name
+        assert job["input"] == [*inst.deps, *command_code(inst.cmd), str(stamp_path(name))], name
         assert job["log"] == [inst.log], name
 
 
-def _order_only(registry):
-    return {name: inst.order_only for name, inst in registry.items() if inst.order_only}
+def test_duplicate_runs_have_no_edge_to_their_canonical_run(params, snakemake_jobs):
+    # main_syn17, alpha_04 and seed_0 resolve to one configuration: fasrnet train's lock orders them
+    # (tests/learning/test_reuse.py). A Snakemake edge (ancient) would hide a duplicate's own reasons to rerun.
+    from fasrnet.runs import canonical_runs
 
-
-def test_duplicate_runs_train_after_their_canonical_run(params, registry, snakemake_jobs):
-    # main_syn17, alpha_04 and seed_0 resolve to one configuration (syn17, fasrnet, alpha 0.4, seed 0): the first
-    # in params order trains, the others wait for its output (and reuse it, fasrnet.train).
-    assert _order_only(registry) == {"train_alpha@alpha_04": ("models/main_syn17",),
-                                     "train_seed@seed_0": ("models/main_syn17",)}
+    assert canonical_runs(params)["alpha_04"] == canonical_runs(params)["seed_0"] == "main_syn17"
     for out in ("models/alpha_04", "models/seed_0"):
-        assert snakemake_jobs[(out,)]["input"][-1] == "models/main_syn17", out
-    assert "models/main_syn17" not in snakemake_jobs[("models/alpha_03",)]["input"]
-    # Computed from params: with the main alpha at 0.3, main_syn17 is alpha_03's configuration instead.
-    changed = {i.name: i for i in instances(load_params(REPO / "params.yaml", ["loss.alpha=0.3"]))}
-    assert _order_only(changed) == {"train_alpha@alpha_03": ("models/main_syn17",),
-                                    "train_seed@seed_0": ("models/alpha_04",)}
-    # Only the train stages get them; the paper setting has the same duplicates.
-    assert all(i.template.startswith("train_") for i in registry.values() if i.order_only)
-    assert set(_order_only({i.name: i for i in instances(load_params(REPO / "params-paper.yaml"))})) == {
-        "train_alpha@alpha_04", "train_seed@seed_0"}
+        assert "models/main_syn17" not in snakemake_jobs[(out,)]["input"], out
 
 
 def test_snakemake_lint_is_clean():

@@ -30,12 +30,11 @@ TORCH_THREADS = max(1, JOB_THREADS * CPUS // max(CORES, CPUS))
 
 
 def stage_inputs(spec):
-    """An input function for a registry rule: the instance's deps, the code its command runs (fasrnet/codedeps.py),
-    its params stamp, then its order-only inputs (a duplicate run's train waits for its canonical run's output and
-    reuses it; ancient: that output's time never reruns it)."""
+    """An input function for a registry rule: the instance's deps, the code its command runs (fasrnet/codedeps.py)
+    and its params stamp."""
 
     def inputs(wildcards):
         inst = INSTANCES[spec.instance_name(wildcards.get(spec.wildcard) if spec.wildcard else None)]
-        return [*inst.deps, *command_code(inst.cmd), STAMPS[inst.name], *map(ancient, inst.order_only)]
+        return [*inst.deps, *command_code(inst.cmd), STAMPS[inst.name]]
 
     return inputs
