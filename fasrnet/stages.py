@@ -32,7 +32,6 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from fasrnet.params import Params
@@ -168,16 +167,6 @@ def templates() -> list[Template]:
     return out
 
 
-@lru_cache(maxsize=1)
-def _templates_by_name() -> dict[str, Template]:
-    return {t.name: t for t in templates()}
-
-
-def template(name: str) -> Template:
-    """The template called ``name``."""
-    return _templates_by_name()[name]
-
-
 def items(params: Params, over: str | None) -> dict[str, str]:
     """item → dataset for a template's items (``{None: ""}`` for a single stage)."""
     if over is None:
@@ -297,10 +286,7 @@ def snakemake_rules(params: Params) -> list[SnakemakeRule]:
         if t.over and not chosen:
             continue  # a run group without runs has no rule (as it has no DVC stage)
         wildcard = None if t.over is None else "dataset" if t.over == "datasets" else "run"
-        if wildcard is None:
-            log = _per_item("logs", t.rule, None, "log")
-        else:
-            log = _per_item("logs", t.rule, f"{{{wildcard}}}", "log")
+        log = _per_item("logs", t.rule, None if wildcard is None else f"{{{wildcard}}}", "log")
         paths = [p.replace("{root}", root) for p in (*t.outs, *t.metrics)]
         out.append(SnakemakeRule(
             name=t.name, wildcard=wildcard, items=tuple(chosen) if t.over else (),
