@@ -1,13 +1,13 @@
 """The code a stage runs, as file dependencies: the static import closure of its command inside the package.
 
 A stage's command is ``fasrnet <subcommand> …``. Its code is ``fasrnet/cli.py`` with the modules that file imports
-at module level, plus what ``main()`` and the subcommand's handler reach: the imports written inside the handler, inside the
-``cli.py`` functions it calls (transitively, also through a module-level list such as the parser's registrars), and
-inside the handlers it dispatches to with ``main_with(…,
-["<subcommand>", …])``. Each module found contributes its import closure: every ``import``/``from … import`` of a
-``fasrnet`` module anywhere in its file (a lazy import inside a function counts: it runs when the function does;
-an ``if TYPE_CHECKING:`` block does not), the packages' ``__init__.py`` on the way, and package data files the
-module names by a string literal (``"literature.yaml"`` beside ``tables/build.py``).
+at module level, plus what ``main()`` and the subcommand's handler reach: the imports written inside the handler,
+inside the ``cli.py`` functions it calls (transitively, also through a module-level list such as the parser's
+registrars), and inside the handlers it dispatches to with ``main_with(…, ["<subcommand>", …])``. Each module
+found contributes its import closure: every ``import``/``from … import`` of a ``fasrnet`` module anywhere in its
+file (a lazy import inside a function counts: it runs when the function does; an ``if TYPE_CHECKING:`` block does
+not), the packages' ``__init__.py`` on the way, and package data files the module names by a string literal
+(``"literature.yaml"`` beside ``tables/build.py``).
 
 Everything is read from the source with :mod:`ast`; nothing is imported, so the registry stays cheap and
 torch-free. Both wirings take the result as dependencies (docs/workflow.md): editing ``fasrnet/models/loss.py``
@@ -149,42 +149,55 @@ def files_of(modules: set[str] | frozenset[str]) -> list[str]:
 # cli.py: subcommand → handler → what it reaches
 
 
-def _cli() -> tuple[Path, dict[str, ast.FunctionDef]]:
-    path = module_file(CLI_MODULE)
-    assert path is not None
-    return path, {n.name: n for n in _tree(path).body if isinstance(n, ast.FunctionDef)}
-
-
 def _const_str(node: ast.AST) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _parser_name(node: ast.AST) -> str | None:
+    """``"train"`` for a call ``<x>.add_parser("train", …)``, else ``None``."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_parser" \
+            and node.args:
+        return _const_str(node.args[0])
+    return None
+
+
+@lru_cache(maxsize=1)
+def _cli() -> tuple[Path, dict[str, ast.FunctionDef], set[str], dict[str, set[str]]]:
+    """``cli.py``: its path, its functions, the modules it imports at module level, and for each module-level name
+    the functions its value names (``REGISTRARS`` → every ``_add_<stage>``)."""
+    path = module_file(CLI_MODULE)
+    assert path is not None
+    body = _tree(path).body
+    functions = {n.name: n for n in body if isinstance(n, ast.FunctionDef)}
+    top_level = ast.Module(body=[n for n in body if not isinstance(n, ast.FunctionDef | ast.ClassDef)],
+                           type_ignores=[])
+    assigned: dict[str, set[str]] = {}
+    for node in body:
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            named = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name) and n.id in functions}
+            assigned.update({t.id: named for t in targets if isinstance(t, ast.Name)})
+    return path, functions, imported_modules(top_level, CLI_MODULE), assigned
 
 
 @lru_cache(maxsize=1)
 def handlers() -> dict[str, str]:
     """Subcommand → handler function name, from the ``add_parser("name")`` … ``set_defaults(func=handler)`` pairs
     in ``cli.py`` (chained, or through a variable)."""
-    _, functions = _cli()
+    _, functions, _, _ = _cli()
     out: dict[str, str] = {}
     for fn in functions.values():
-        parsers: dict[str, str] = {}  # variable → subcommand name
-        for n in ast.walk(fn):
-            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
-                call = n.value
-                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
-                        and call.func.attr == "add_parser" and call.args and _const_str(call.args[0]):
-                    parsers[n.targets[0].id] = _const_str(call.args[0])  # type: ignore[assignment]
+        parsers = {n.targets[0].id: name for n in ast.walk(fn)  # variable → subcommand name
+                   if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
+                   and (name := _parser_name(n.value)) is not None}
         for n in ast.walk(fn):
             if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "set_defaults"):
                 continue
             func = next((k.value for k in n.keywords if k.arg == "func"), None)
-            if not isinstance(func, ast.Name):
-                continue
             owner = n.func.value
-            if isinstance(owner, ast.Name) and owner.id in parsers:
-                out[parsers[owner.id]] = func.id
-            elif isinstance(owner, ast.Call) and isinstance(owner.func, ast.Attribute) \
-                    and owner.func.attr == "add_parser" and owner.args and _const_str(owner.args[0]):
-                out[_const_str(owner.args[0])] = func.id  # type: ignore[index]
+            name = parsers.get(owner.id) if isinstance(owner, ast.Name) else _parser_name(owner)
+            if isinstance(func, ast.Name) and name is not None:
+                out[name] = func.id
     return out
 
 
@@ -202,20 +215,11 @@ def _dispatched(fn: ast.FunctionDef) -> set[str]:
 @lru_cache(maxsize=None)
 def subcommand_modules(subcommand: str) -> frozenset[str]:
     """Every ``fasrnet`` module ``fasrnet <subcommand>`` can import (``cli`` included)."""
-    path, functions = _cli()
+    path, functions, modules, assigned = _cli()
     table = handlers()
     if subcommand not in table:
         raise KeyError(f"{path}: no subcommand {subcommand!r} (known: {', '.join(sorted(table))})")
-    top_level = ast.Module(body=[n for n in _tree(path).body if not isinstance(n, ast.FunctionDef | ast.ClassDef)],
-                           type_ignores=[])
-    modules = imported_modules(top_level, CLI_MODULE)
-    assigned = {}  # module-level name → the functions its value names
-    for node in _tree(path).body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) \
-            and node.value is not None else []
-        for target in targets:
-            if isinstance(target, ast.Name):
-                assigned[target.id] = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name) and n.id in functions}
+    modules = set(modules)
     seen: set[str] = set()
     todo = [table[subcommand], ENTRY]  # the handler, and what main() runs around every handler
     while todo:
@@ -225,12 +229,13 @@ def subcommand_modules(subcommand: str) -> frozenset[str]:
         seen.add(name)
         fn = functions[name]
         modules |= imported_modules(fn, CLI_MODULE)
-        names = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
-        # the cli.py functions it calls (a registrar's `set_defaults(func=_train)` names a handler, never runs it)
-        todo += [n.func.id for n in ast.walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-                 and n.func.id in functions]
-        # a module-level list of functions it uses (build_parser's REGISTRARS: every `_add_<stage>`)
-        todo += [f for name in names & set(assigned) for f in assigned[name]]
+        for n in ast.walk(fn):
+            # the cli.py functions it calls (a registrar's `set_defaults(func=_train)` names a handler, never runs
+            # it), and a module-level list of functions it uses (build_parser's REGISTRARS: every `_add_<stage>`)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in functions:
+                todo.append(n.func.id)
+            elif isinstance(n, ast.Name) and n.id in assigned:
+                todo += assigned[n.id]
         todo += [table[s] for s in _dispatched(fn) if s in table]
     closure = {CLI_MODULE}  # its file, not its closure: that would be every subcommand's
     for module in modules - {CLI_MODULE}:

@@ -118,7 +118,8 @@ def templates() -> list[Template]:
         Template("acquire", "fasrnet acquire --dataset {dataset}", outs=("{root}/{dataset}",),
                  params=("data.root", "synthesize", "download"), over="datasets", priority=1),
         Template("crops", "fasrnet crops --dataset {dataset}", deps=("{root}/{dataset}",),
-                 outs=("data/crops/{dataset}",), params=("data.root", "crops", *CODEC_KEYS), over="datasets", priority=1),
+                 outs=("data/crops/{dataset}",), params=("data.root", "crops", *CODEC_KEYS), over="datasets",
+                 priority=1),
         # The backbone pretrains on a synthetic set of its own (fasrnet/backbone.py), never on the datasets' crops:
         # it depends on params only, and runs beside the data stages.
         Template("backbone", "fasrnet backbone", outs=("models/backbone",),
