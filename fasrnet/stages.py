@@ -56,7 +56,7 @@ class Template:
     deps: tuple[str, ...] = ()
     outs: tuple[str, ...] = ()
     params: tuple[str, ...] = ()
-    metrics: tuple[str, ...] = ()  # DVC metrics (cache: false), also Snakemake outputs
+    metrics: tuple[str, ...] = ()  # DVC metrics (cached), also Snakemake outputs
     over: str | None = None
     torch: bool = False  # runs torch: takes --threads, and Snakemake gives it a CPU's share of the cores
     priority: int = 0  # Snakemake's: the data chain first (complexity, Table 5 only, must not delay it)

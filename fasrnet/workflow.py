@@ -57,7 +57,8 @@ def dvc_yaml(params: Params) -> dict[str, Any]:
         if t.outs:
             body["outs"] = [conv(o) for o in t.outs]
         if t.metrics:
-            body["metrics"] = [{conv(m): {"cache": False}} for m in t.metrics]
+            # cached like any out: pushed to a DVC remote, restorable from the run cache (docs/workflow.md)
+            body["metrics"] = [conv(m) for m in t.metrics]
         stages[t.name] = {"foreach": _DVC_ITEMS[t.over], "do": body} if t.over else body
     y = ["loss", "val_map"] if params.train.val_every else ["loss"]  # no val_map column to plot without it
     plots = [{f"models/{name}/train_log.csv": {"x": "epoch", "y": list(y)}}
