@@ -4,7 +4,8 @@
 under DVC by ``$DVC_STAGE``, otherwise by its arguments (``--threads`` aside). It then records, after success,
 
 - ``results/benchmarks/<rule>/<item>.tsv``: its wall time, peak RSS and CPU time (itself and its children), in
-  Snakemake's benchmark format, whichever tool ran it (docs/runtime.md);
+  Snakemake's benchmark format, whichever tool ran it (docs/runtime.md), and where it ran: the host, and the
+  SLURM job id when a cluster ran it (empty otherwise);
 - its params stamp ``.fasrnet/stamps/<stage>.json`` (the values of the params keys it reads), when that differs,
   dated at the command's start: the stamp is what Snakemake compares the outputs with, so a stage DVC ran with
   new params (``dvc exp run -S``) is not rerun by the next ``snakemake`` (docs/workflow.md).
@@ -20,6 +21,7 @@ import json
 import os
 import resource
 import shlex
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -30,8 +32,8 @@ from fasrnet.params import Params
 from fasrnet.stages import Instance, instances, stamp_values
 
 STAMP_DIR = Path(".fasrnet/stamps")
-#: Columns of the benchmark file (Snakemake's names; fasrnet.tables.runtime reads them).
-BENCHMARK_HEADER = ("s", "h:m:s", "max_rss", "cpu_time")
+#: Columns of the benchmark file (Snakemake's names and two of ours; fasrnet.tables.runtime reads the first).
+BENCHMARK_HEADER = ("s", "h:m:s", "max_rss", "cpu_time", "host", "slurm_job_id")
 RECORD_IMPORTS_ENV = "FASRNET_RECORD_IMPORTS"
 
 
@@ -74,13 +76,14 @@ def _hms(seconds: float) -> str:
 
 
 def benchmark_line(started: float) -> str:
-    """Wall seconds since ``started``, peak RSS (MiB: the larger of this process and its largest child) and CPU
-    seconds (this process and its children)."""
+    """Wall seconds since ``started``, peak RSS (MiB: the larger of this process and its largest child), CPU
+    seconds (this process and its children), the host, and the SLURM job that ran it (empty when none did)."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.time() - started
     rss_mib = max(me.ru_maxrss, kids.ru_maxrss) / 1024  # Linux: KiB
     cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-    return "\t".join([f"{wall:.4f}", _hms(wall), f"{rss_mib:.2f}", f"{cpu:.2f}"])
+    where = [socket.gethostname(), os.environ.get("SLURM_JOB_ID", "")]
+    return "\t".join([f"{wall:.4f}", _hms(wall), f"{rss_mib:.2f}", f"{cpu:.2f}", *where])
 
 
 def record_stage(params: Params, inst: Instance, started: float) -> None:

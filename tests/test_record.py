@@ -2,6 +2,7 @@
 and by hand alike when it is the registry's command, never for other arguments or other params."""
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -62,6 +63,17 @@ def test_a_stage_writes_its_benchmark_and_a_stamp_dated_at_its_start(project):
     assert yaml.safe_load(stamp.read_text())["synthesize"]["image_width"] == 96
     # older than what the stage made, so Snakemake takes those outputs as current
     assert before - 1 <= stamp.stat().st_mtime <= (project / "data/raw/syn17").stat().st_mtime
+
+
+def test_the_benchmark_says_where_the_stage_ran(project, monkeypatch):
+    monkeypatch.setenv("SLURM_JOB_ID", "4711")
+    assert main(["acquire", "--dataset", "syn17"]) == 0
+    header, line = (project / "results/benchmarks/acquire/syn17.tsv").read_text().splitlines()
+    row = dict(zip(header.split("\t"), line.split("\t")))
+    assert row["host"] == socket.gethostname() and row["slurm_job_id"] == "4711"
+    monkeypatch.delenv("SLURM_JOB_ID")
+    assert main(["acquire", "--dataset", "syn17"]) == 0
+    assert (project / "results/benchmarks/acquire/syn17.tsv").read_text().splitlines()[1].endswith("\t")
 
 
 def test_an_unchanged_stamp_keeps_its_date(project):
