@@ -303,6 +303,12 @@ def _threads_arg(p: argparse.ArgumentParser) -> None:
                    help="torch intra-op threads (Snakemake passes the rule's threads; default: FASRNET_THREADS)")
 
 
+def _space_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-space-check", action="store_true",
+                   help="print the projected cache size but start even when the disk lacks the room "
+                        "(also FASRNET_NO_SPACE_CHECK=1; docs/data.md, §7)")
+
+
 def _check_dataset(params: Params, dataset: str) -> None:
     if dataset not in params.data.datasets:
         raise FasrnetError(f"--dataset {dataset}: not in data.datasets {params.data.datasets}")
@@ -310,19 +316,25 @@ def _check_dataset(params: Params, dataset: str) -> None:
 
 def _crops(args: argparse.Namespace, params: Params) -> int:
     from fasrnet import paths
-    from fasrnet.data.crops import build_crops
+    from fasrnet.cachesize import check_space, enforced
+    from fasrnet.data.crops import build_crops, plan_crops
     from fasrnet.models.heatmap import HeatmapCodec
     from fasrnet.resume import stage_params
 
     _check_dataset(params, args.dataset)
     if args.out and len(args.split) > 1:
         raise FasrnetError("--out takes one --split")
-    for split in args.split:
-        out = args.out or paths.crops_dir(args.dataset, split)
-        stats = build_crops(paths.dataset_dir(params, args.dataset), split, out,
-                            HeatmapCodec.from_params(params.heatmap), params.crops,
-                            stamp=stage_params(params, "crops"),
-                            stage_out=None if args.out else paths.CROPS / args.dataset)
+    codec, stamp = HeatmapCodec.from_params(params.heatmap), stage_params(params, "crops")
+    stage_out = None if args.out else paths.CROPS / args.dataset
+    plans = {split: plan_crops(paths.dataset_dir(params, args.dataset), split,
+                               args.out or paths.crops_dir(args.dataset, split), codec, params.crops,
+                               stamp=stamp, stage_out=stage_out) for split in args.split}
+    # every split counted and sized before the first is written (docs/data.md, §7)
+    check_space([p.projection for p in plans.values() if p.projection], enforce=enforced(args.no_space_check))
+    for split, plan in plans.items():
+        out = plan.unit.target
+        stats = build_crops(plan.dataset_dir, split, out, codec, params.crops, stamp=stamp, stage_out=stage_out,
+                            plan=plan)
         print(f"crops {args.dataset}/{split}: {stats['crops']} crops of {stats['persons']} persons "
               f"in {stats['videos']} videos" + _state_note(stats["state"], out))
     return 0
@@ -339,6 +351,7 @@ def _add_crops(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", nargs="+", default=["train", "val", "test"], choices=["train", "val", "test"])
     p.add_argument("--out", type=Path, default=None, help="output directory (one split only; "
                    "default data/crops/<dataset>/<split>)")
+    _space_arg(p)
     p.set_defaults(func=_crops)
 
 
@@ -367,7 +380,8 @@ def _add_pretrain_backbone(sub: argparse._SubParsersAction) -> None:
 def _extract(args: argparse.Namespace, params: Params) -> int:
     from fasrnet import paths
     from fasrnet.backbone import load_frozen_backbone
-    from fasrnet.features import extract
+    from fasrnet.cachesize import check_space, enforced
+    from fasrnet.features import extract, plan_extract
     from fasrnet.resume import file_sha256
     from fasrnet.resume import stage_params
     from fasrnet.runtime import pick_device, set_threads
@@ -376,12 +390,18 @@ def _extract(args: argparse.Namespace, params: Params) -> int:
     set_threads(args.threads)
     backbone = load_frozen_backbone(params)
     ident = f"{params.backbone.checkpoint} sha256:{file_sha256(params.backbone.checkpoint)[:16]}"
-    for split in args.split:
-        out = paths.features_dir(args.dataset, split)
-        stats = extract(paths.crops_dir(args.dataset, split), out, backbone,
-                        pick_device(params.extract.device), params.extract.batch_size,
+    device, stamp = pick_device(params.extract.device), stage_params(params, "extract")
+    plans = {split: plan_extract(paths.crops_dir(args.dataset, split), paths.features_dir(args.dataset, split),
+                                 backbone, device, params.extract.batch_size,
+                                 flip=params.heatmap.flip_test and split != "train", stamp=stamp,
+                                 stage_out=paths.FEATURES / args.dataset) for split in args.split}
+    # every split sized before the first is written (docs/data.md, §7)
+    check_space([p.projection for p in plans.values() if p.projection], enforce=enforced(args.no_space_check))
+    for split, plan in plans.items():
+        out = plan.unit.target
+        stats = extract(plan.crop_dir, out, backbone, device, params.extract.batch_size,
                         flip=params.heatmap.flip_test and split != "train", backbone_id=ident,
-                        stamp=stage_params(params, "extract"), stage_out=paths.FEATURES / args.dataset)
+                        stamp=stamp, stage_out=paths.FEATURES / args.dataset, plan=plan)
         rate = stats["crops_per_second"]
         print(f"extract {args.dataset}/{split}: {stats['crops']} crops"
               + (f", {stats['extracted_now']} extracted in {stats['seconds']} s ({rate} crops/s)" if rate else "")
@@ -394,6 +414,7 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     _dataset_arg(p)
     p.add_argument("--split", nargs="+", default=["train", "val", "test"], choices=["train", "val", "test"])
     _threads_arg(p)
+    _space_arg(p)
     p.set_defaults(func=_extract)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +25,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fasrnet.data.crops import CropIndex
+from fasrnet.cachesize import Projection, tree_bytes
+from fasrnet.data.crops import FRAMES, CropIndex
 from fasrnet.io import write_json
 from fasrnet.models.hrnet import HRNet
-from fasrnet.resume import Unit, make_fingerprint, module_digest, store_digest, work_dir_for
-from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter
+from fasrnet.resume import Unit, make_fingerprint, module_digest, read_fingerprint, store_digest, work_dir_for
+from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter, first_pending_shard, store_bytes
 
 #: ImageNet normalisation of RGB inputs in [0, 1] (HRNet/DCPose).
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
+#: The stored precision of features and heatmaps (the backbone runs in fp16 on GPU, fp32 on CPU).
+STORE_DTYPE = "float16"
+#: Heatmaps and the stored feature maps are 1/4 of the input crop.
+STRIDE = 4
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
@@ -66,40 +72,83 @@ def _features_complete(directory: Path) -> bool:
     return (directory / "features.json").is_file()
 
 
-def extract(crop_dir: str | Path, out_dir: str | Path, backbone: HRNet, device: torch.device, batch_size: int,
-            flip: bool = False, backbone_id: str = "", progress: bool = True, *,
-            stamp: Mapping[str, Any] | None = None, stage_out: str | Path | None = None) -> dict[str, Any]:
-    """Run ``backbone`` over every crop of ``crop_dir`` into the feature store ``out_dir``, through a work
-    directory (:mod:`fasrnet.resume`): up to date when ``out_dir``'s fingerprint (``stamp``: the stage's params
-    values; the crop store's digest; the backbone's weights; the code) matches, else resumed or started over."""
+def feature_fields(input_size: tuple[int, int] | list[int], channels: int, joints: int,
+                   flip: bool) -> dict[str, Field]:
+    """The feature store's fields for crops of ``input_size`` (H, W): ``feat`` (3, C, H/4, W/4) and ``heatmap``
+    (3, J, H/4, W/4), fp16, plus their ``_flip`` twins with ``flip``."""
+    h, w = (s // STRIDE for s in input_size)
+    fields = {"feat": Field((FRAMES, channels, h, w), STORE_DTYPE),
+              "heatmap": Field((FRAMES, joints, h, w), STORE_DTYPE)}
+    if flip:
+        fields.update(feat_flip=fields["feat"], heatmap_flip=fields["heatmap"])
+    return fields
+
+
+@dataclass
+class ExtractPlan:
+    """One split's extraction, sized before anything is written (:func:`plan_extract`)."""
+
+    crops: CropIndex
+    crop_dir: Path
+    unit: Unit
+    fields: dict[str, Field]
+    projection: Projection | None  # None when the store in place is up to date
+
+
+def plan_extract(crop_dir: str | Path, out_dir: str | Path, backbone: HRNet, device: torch.device, batch_size: int,
+                 flip: bool = False, *, stamp: Mapping[str, Any] | None = None,
+                 stage_out: str | Path | None = None) -> ExtractPlan:
+    """Open the crop index and project the bytes :func:`extract` will write, touching nothing on disk: every crop
+    when started over, the crops of the unfinished shards when a matching work directory is resumed
+    (docs/data.md, §7). Arguments as for :func:`extract`."""
     crop_dir, out_dir = Path(crop_dir), Path(out_dir)
     crops = CropIndex.open(crop_dir)
     fingerprint = make_fingerprint("extract", stamp or {}, {"crops": store_digest(crop_dir)},
                                    backbone=module_digest(backbone), batch_size=batch_size, flip=flip,
                                    device=device.type)
     unit = Unit(out_dir, work_dir_for(out_dir, stage_out), fingerprint)
+    fields = feature_fields(crops.info["input_size"], backbone.out_channels, backbone.num_joints, flip)
+    plan = ExtractPlan(crops, crop_dir, unit, fields, None)
+    state = unit.peek(_features_complete)
+    if state == "current":
+        return plan
+    n, shard_size = len(crops), crops.images.shard_size
+    first = first_pending_shard(unit.work, fields, shard_size, n) if state == "resume" else 0
+    stale = unit.work.is_dir() and read_fingerprint(unit.work) != unit.fingerprint
+    plan.projection = Projection(
+        "extract", f"{crops.info['dataset']}/{crops.info['split']}", n, max(n - first * shard_size, 0),
+        store_bytes(fields, n, shard_size, first), unit.work, reclaim=tree_bytes(unit.work) if stale else 0)
+    return plan
+
+
+def extract(crop_dir: str | Path, out_dir: str | Path, backbone: HRNet, device: torch.device, batch_size: int,
+            flip: bool = False, backbone_id: str = "", progress: bool = True, *,
+            stamp: Mapping[str, Any] | None = None, stage_out: str | Path | None = None,
+            plan: ExtractPlan | None = None) -> dict[str, Any]:
+    """Run ``backbone`` over every crop of ``crop_dir`` into the feature store ``out_dir``, through a work
+    directory (:mod:`fasrnet.resume`): up to date when ``out_dir``'s fingerprint (``stamp``: the stage's params
+    values; the crop store's digest; the backbone's weights; the code) matches, else resumed or started over.
+    ``plan``: this split's :func:`plan_extract` with the same arguments (made here when not given)."""
+    if plan is None:
+        plan = plan_extract(crop_dir, out_dir, backbone, device, batch_size, flip, stamp=stamp, stage_out=stage_out)
+    crops, unit = plan.crops, plan.unit
     state = unit.open(_features_complete)
     if state == "current":
         return {"crops": len(crops), "extracted_now": 0, "seconds": 0.0, "crops_per_second": None, "state": state}
-    stats = _extract_into(crops, unit.work, backbone, device, batch_size, flip, progress)
+    stats = _extract_into(crops, unit.work, plan.fields, backbone, device, batch_size, flip, progress)
     write_json(unit.work / "features.json", {
-        "crops": str(crop_dir), "backbone": backbone_id, "channels": backbone.out_channels,
-        "joints": backbone.num_joints, "heatmap_size": [s // 4 for s in crops.info["input_size"]], "flip": flip,
-        "dtype": "float16", "count": len(crops),
+        "crops": str(plan.crop_dir), "backbone": backbone_id, "channels": backbone.out_channels,
+        "joints": backbone.num_joints, "heatmap_size": [s // STRIDE for s in crops.info["input_size"]], "flip": flip,
+        "dtype": STORE_DTYPE, "count": len(crops),
     }, indent=1)  # no timings or resume counts: identical runs give identical bytes
     unit.commit()
     return {**stats, "state": state}
 
 
-def _extract_into(crops: CropIndex, out_dir: Path, backbone: HRNet, device: torch.device, batch_size: int,
-                  flip: bool, progress: bool) -> dict[str, Any]:
+def _extract_into(crops: CropIndex, out_dir: Path, fields: dict[str, Field], backbone: HRNet, device: torch.device,
+                  batch_size: int, flip: bool, progress: bool) -> dict[str, Any]:
     """Fill the feature store ``out_dir`` from its first unfinished shard; returns counts and timing."""
-    n, t = len(crops), 3
-    h, w = (s // 4 for s in crops.info["input_size"])
-    c, j = backbone.out_channels, backbone.num_joints
-    fields = {"feat": Field((t, c, h, w), "float16"), "heatmap": Field((t, j, h, w), "float16")}
-    if flip:
-        fields.update(feat_flip=fields["feat"], heatmap_flip=fields["heatmap"])
+    n = len(crops)
     (out_dir / "features.json").unlink(missing_ok=True)
     writer = ShardWriter(out_dir, fields, crops.images.shard_size, n)
     backbone = prepare_backbone(backbone, device)

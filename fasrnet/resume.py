@@ -147,6 +147,15 @@ class Unit:
         """True when the output in place is complete and was made by this fingerprint."""
         return self.target.is_dir() and complete(self.target) and read_fingerprint(self.target) == self.fingerprint
 
+    def peek(self, complete: Callable[[Path], bool]) -> State:
+        """What :meth:`open` would answer, found without deleting or writing anything (the free-space check
+        before a stage starts, :mod:`fasrnet.cachesize`)."""
+        if self.is_current(complete):
+            return "current"
+        if self.work.is_dir() and read_fingerprint(self.work) == self.fingerprint:
+            return "resume"
+        return "fresh"
+
     def open(self, complete: Callable[[Path], bool]) -> State:
         """``current`` (nothing to do), ``resume`` (the work directory matches) or ``fresh`` (started over)."""
         remove_leftovers_beside(self.target)

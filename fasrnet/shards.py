@@ -15,8 +15,9 @@ shard (fields without a marker) is never read.
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,53 @@ class Field:
 
 def _shard_name(k: int) -> str:
     return f"shard-{k:05d}"
+
+
+def _done_record(n: int) -> dict[str, int]:
+    """What a shard's ``done`` marker holds."""
+    return {"count": n}
+
+
+def npy_bytes(shape: tuple[int, ...], dtype: str) -> int:
+    """The exact size of the ``.npy`` file ``np.save`` writes for a C-ordered array of ``shape`` and ``dtype``:
+    its header (format 1.0, padded to 64 bytes) plus the data."""
+    dt = np.dtype(dtype)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(dt), "fortran_order": False,
+                                                  "shape": tuple(shape)})
+    return header.tell() + int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+
+
+def store_bytes(fields: Mapping[str, Field], total: int, shard_size: int, first_shard: int = 0) -> int:
+    """The exact bytes of the shard files (one ``.npy`` per field, the ``done`` marker) of shards ``first_shard``
+    onward of a store of ``total`` items; ``store.json`` (a few hundred bytes) is not counted. These are file sizes:
+    a file system allocates in blocks (4 KiB), so ``du`` may show up to one block more per file."""
+    count = 0
+    for k in range(first_shard, (total + shard_size - 1) // shard_size):
+        n = min(shard_size, total - k * shard_size)
+        count += sum(npy_bytes((n, *f.shape), f.dtype) for f in fields.values())
+        count += len(json.dumps(_done_record(n), separators=(",", ":"))) + 1  # as io.write_json writes it
+    return count
+
+
+def _layout_record(fields: Mapping[str, Field], shard_size: int, total: int) -> dict:
+    """What ``store.json`` holds."""
+    return {"fields": {k: f.to_json() for k, f in fields.items()}, "shard_size": shard_size, "total": total}
+
+
+def first_pending_shard(directory: str | Path, fields: Mapping[str, Field], shard_size: int, total: int) -> int:
+    """The shard a :class:`ShardWriter` opened on ``directory`` with this layout would resume at, found without
+    writing anything: 0 when the directory holds no store of this layout (the writer would start over)."""
+    directory = Path(directory)
+    layout = _layout_record(fields, shard_size, total)
+    try:
+        if json.loads((directory / "store.json").read_text()) != layout:
+            return 0
+    except (OSError, ValueError):
+        return 0
+    num_shards = (total + shard_size - 1) // shard_size
+    return next((k for k in range(num_shards) if not (directory / f"{_shard_name(k)}.done.json").exists()),
+                num_shards)
 
 
 @dataclass(frozen=True)
@@ -82,11 +130,7 @@ class ShardWriter:
         self.shard_size = shard_size
         self.total = total
         self.dir.mkdir(parents=True, exist_ok=True)
-        layout = {
-            "fields": {k: f.to_json() for k, f in fields.items()},
-            "shard_size": shard_size,
-            "total": total,
-        }
+        layout = _layout_record(fields, shard_size, total)
         meta = self.dir / "store.json"
         if meta.exists():
             try:
@@ -120,7 +164,7 @@ class ShardWriter:
             with atomic_path(self.dir / f"{_shard_name(k)}.{name}.npy") as tmp:
                 with open(tmp, "wb") as f:
                     np.save(f, arr, allow_pickle=False)
-        write_json(self.dir / f"{_shard_name(k)}.done.json", {"count": n})
+        write_json(self.dir / f"{_shard_name(k)}.done.json", _done_record(n))
 
     def first_incomplete(self) -> int:
         """Index of the first shard without a done marker (``num_shards`` when all are complete)."""

@@ -80,3 +80,32 @@ def test_corrupt_shard_is_an_error_naming_it(tmp_path, damage):
     with pytest.raises(ShardStoreError, match=r"shard-00000\.x\.npy: corrupt shard"):
         reader.get("x", 0)
     assert reader.get("y", 0) is not None  # the other field is fine
+
+
+@pytest.mark.parametrize("shape, dtype", [((4, 2, 3), "float16"), ((1,), "int64"), ((3, 3, 3, 384, 288), "uint8"),
+                                          ((0, 17), "float32"), ((5, 3, 48, 96, 72), "float16")])
+def test_npy_bytes_is_the_size_np_save_writes(tmp_path, shape, dtype):
+    from fasrnet.shards import npy_bytes
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.zeros(shape, dtype=dtype), allow_pickle=False)
+    assert npy_bytes(shape, dtype) == path.stat().st_size
+
+
+def test_store_bytes_equals_the_shard_files_written_and_counts_only_what_a_resume_writes(tmp_path):
+    from fasrnet.shards import first_pending_shard, store_bytes
+
+    rng = np.random.default_rng(0)
+    data = _arrays(rng, 10)
+    assert first_pending_shard(tmp_path, FIELDS, 4, 10) == 0  # no store yet
+    w = ShardWriter(tmp_path, FIELDS, shard_size=4, total=10)
+    for k in range(w.num_shards):
+        r = w.shard_range(k)
+        w.write_shard(k, {n: a[r.start:r.stop] for n, a in data.items()})
+    sizes = {p.name: p.stat().st_size for p in tmp_path.glob("shard-*")}
+    assert store_bytes(FIELDS, 10, 4) == sum(sizes.values())
+    (tmp_path / "shard-00001.done.json").unlink()  # shards 1.. are what a resumed writer rewrites
+    assert first_pending_shard(tmp_path, FIELDS, 4, 10) == 1
+    assert store_bytes(FIELDS, 10, 4, first_shard=1) == sum(
+        size for name, size in sizes.items() if not name.startswith("shard-00000."))
+    assert first_pending_shard(tmp_path, FIELDS, 5, 10) == 0  # another layout: the writer would start over

@@ -36,20 +36,29 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from fasrnet.cachesize import Projection, tree_bytes
 from fasrnet.data.boxes import read_boxes
 from fasrnet.data.posetrack import FLIP_PAIRS, NUM_KEYPOINTS, Video, detect_format, read_video
 from fasrnet.errors import FasrnetError, InputFormatError, describe
 from fasrnet.io import atomic_path, write_json
 from fasrnet.models.heatmap import HeatmapCodec, apply_affine
-from fasrnet.resume import Unit, make_fingerprint, tree_digest, work_dir_for
-from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter
+from fasrnet.resume import Unit, make_fingerprint, read_fingerprint, tree_digest, work_dir_for
+from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter, first_pending_shard, npy_bytes, store_bytes
 
 if TYPE_CHECKING:
     from fasrnet.params import CropsParams
 
 SPLITS = ("train", "val", "test")
-INDEX_ARRAYS = ("video", "frame", "person", "track_id", "center", "scale", "rotation", "flip", "score", "joints",
-                "joints_vis")
+#: ``index.npz``: per crop, each array's dtype and per-crop shape (the size projection reads them too).
+INDEX_FIELDS = {
+    "video": Field((), "int64"), "frame": Field((), "int64"), "person": Field((), "int64"),
+    "track_id": Field((), "int64"), "center": Field((2,), "float64"), "scale": Field((2,), "float64"),
+    "rotation": Field((), "float64"), "flip": Field((), "bool"), "score": Field((), "float64"),
+    "joints": Field((NUM_KEYPOINTS, 2), "float32"), "joints_vis": Field((NUM_KEYPOINTS,), "float32"),
+}
+INDEX_ARRAYS = tuple(INDEX_FIELDS)
+#: The crop frames: t−1, t, t+1.
+FRAMES = 3
 
 
 @dataclass
@@ -275,39 +284,96 @@ def _crops_complete(directory: Path) -> bool:
     return (directory / "index.json").is_file() and (directory / "index.npz").is_file()
 
 
-def build_crops(dataset_dir: str | Path, split: str, out_dir: str | Path, codec: HeatmapCodec,
-                p: CropsParams, progress: bool = True, *, stamp: Mapping[str, Any] | None = None,
-                stage_out: str | Path | None = None) -> dict[str, Any]:
-    """Write the crop store of one split into ``out_dir`` through a work directory (:mod:`fasrnet.resume`):
-    up to date when ``out_dir``'s fingerprint matches, else resumed at the first unfinished shard of a matching
-    work directory, or started over. ``stamp``: the stage's params values; ``stage_out``: the declared stage
-    output holding ``out_dir`` (the work directory goes beside it). Returns counts and ``state``."""
+def crop_fields(codec: HeatmapCodec) -> dict[str, Field]:
+    """The crop store's one field: ``images``, ``(3 frames, 3 RGB, H, W)`` uint8."""
+    w, h = codec.input_wh
+    return {"images": Field((FRAMES, 3, h, w), "uint8")}
+
+
+def index_bytes(count: int) -> int:
+    """Bytes of ``index.npz``'s arrays for ``count`` crops (headers included; the zip's own entries, some
+    hundred bytes per array, are not counted)."""
+    return sum(npy_bytes((count, *f.shape), f.dtype) for f in INDEX_FIELDS.values())
+
+
+@dataclass
+class CropsPlan:
+    """One split's crops, counted before anything is written: the work :func:`build_crops` will do, and its
+    :class:`~fasrnet.cachesize.Projection` (None when the store in place is up to date)."""
+
+    dataset_dir: Path
+    split: str
+    codec: HeatmapCodec
+    params: CropsParams
+    unit: Unit
+    projection: Projection | None = None
+    videos: list[Video] | None = None
+    ann_files: list[str] | None = None
+    fmt: int = 0
+    pboxes: list[PersonBox] | None = None
+    views: int = 1
+
+
+def plan_crops(dataset_dir: str | Path, split: str, out_dir: str | Path, codec: HeatmapCodec, p: CropsParams, *,
+               stamp: Mapping[str, Any] | None = None, stage_out: str | Path | None = None) -> CropsPlan:
+    """Count the crops of ``split`` (its boxes × views) and project the bytes still to write, touching nothing on
+    disk: the full store when started over, its unfinished shards when a matching work directory is resumed
+    (docs/data.md, §7). Arguments as for :func:`build_crops`."""
     if split not in SPLITS:
         raise FasrnetError(f"split must be one of {SPLITS}, got {split!r}")
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     unit = Unit(out_dir, work_dir_for(out_dir, stage_out),
                 crops_fingerprint(dataset_dir, split, codec, p, stamp or {}))
-    state = unit.open(_crops_complete)
+    plan = CropsPlan(dataset_dir, split, codec, p, unit)
+    state = unit.peek(_crops_complete)
     if state == "current":
-        info = CropIndex.open(out_dir).info
+        return plan
+    plan.videos, plan.ann_files, plan.fmt = load_split(dataset_dir, split)
+    plan.pboxes = person_boxes(dataset_dir, split, plan.videos, p)
+    plan.views = p.train_views if split == "train" else 1
+    count = len(plan.pboxes) * plan.views
+    if not count:
+        raise FasrnetError(f"{dataset_dir.name}/{split}: no person boxes to crop")
+    fields = crop_fields(codec)
+    first = first_pending_shard(unit.work, fields, p.shard_size, count) if state == "resume" else 0
+    stale = unit.work.is_dir() and read_fingerprint(unit.work) != unit.fingerprint
+    plan.projection = Projection(
+        "crops", f"{dataset_dir.name}/{split}", count, max(count - first * p.shard_size, 0),
+        store_bytes(fields, count, p.shard_size, first) + index_bytes(count), unit.work,
+        reclaim=tree_bytes(unit.work) if stale else 0)
+    return plan
+
+
+def build_crops(dataset_dir: str | Path, split: str, out_dir: str | Path, codec: HeatmapCodec,
+                p: CropsParams, progress: bool = True, *, stamp: Mapping[str, Any] | None = None,
+                stage_out: str | Path | None = None, plan: CropsPlan | None = None) -> dict[str, Any]:
+    """Write the crop store of one split into ``out_dir`` through a work directory (:mod:`fasrnet.resume`):
+    up to date when ``out_dir``'s fingerprint matches, else resumed at the first unfinished shard of a matching
+    work directory, or started over. ``stamp``: the stage's params values; ``stage_out``: the declared stage
+    output holding ``out_dir`` (the work directory goes beside it); ``plan``: this split's :func:`plan_crops`
+    (made here when not given), whose projection the caller may have checked against the free space first.
+    Returns counts and ``state``."""
+    if plan is None:
+        plan = plan_crops(dataset_dir, split, out_dir, codec, p, stamp=stamp, stage_out=stage_out)
+    state = plan.unit.open(_crops_complete)
+    if state == "current":
+        info = CropIndex.open(plan.unit.target).info
         return {"crops": info["count"], "persons": info["persons"], "videos": len(info["videos"]), "state": state}
-    stats = _write_crops(dataset_dir, split, unit.work, codec, p, progress)
-    unit.commit()
+    if plan.pboxes is None:  # up to date when planned, no longer now: count afresh
+        plan = plan_crops(dataset_dir, split, out_dir, codec, p, stamp=stamp, stage_out=stage_out)
+    stats = _write_crops(plan, plan.unit.work, progress)
+    plan.unit.commit()
     return {**stats, "state": state}
 
 
-def _write_crops(dataset_dir: Path, split: str, out_dir: Path, codec: HeatmapCodec, p: CropsParams,
-                 progress: bool) -> dict[str, int]:
-    """Cut every crop of ``split`` into the store ``out_dir``, resuming at its first unfinished shard."""
-    videos, ann_files, fmt = load_split(dataset_dir, split)
-    pboxes = person_boxes(dataset_dir, split, videos, p)
-    views = p.train_views if split == "train" else 1
+def _write_crops(plan: CropsPlan, out_dir: Path, progress: bool) -> dict[str, int]:
+    """Cut every crop of the plan's split into the store ``out_dir``, resuming at its first unfinished shard."""
+    dataset_dir, split, codec, p = plan.dataset_dir, plan.split, plan.codec, plan.params
+    videos, ann_files, fmt, pboxes, views = plan.videos, plan.ann_files, plan.fmt, plan.pboxes, plan.views
+    assert videos is not None and ann_files is not None and pboxes is not None
     items = [(pb, k) for pb in pboxes for k in range(views)]
-    if not items:
-        raise FasrnetError(f"{dataset_dir.name}/{split}: no person boxes to crop")
     (out_dir / "index.json").unlink(missing_ok=True)  # incomplete until rewritten at the end
-    w, h = codec.input_wh
-    writer = ShardWriter(out_dir, {"images": Field((3, 3, h, w), "uint8")}, p.shard_size, len(items))
+    writer = ShardWriter(out_dir, crop_fields(codec), p.shard_size, len(items))
     meta = {k: [] for k in INDEX_ARRAYS}
     cache = ImageCache(dataset_dir)
     start = writer.first_incomplete()
@@ -337,7 +403,7 @@ def _write_crops(dataset_dir: Path, split: str, out_dir: Path, codec: HeatmapCod
             if shard >= start:
                 writer.write_shard(shard, {"images": np.stack(images)})
                 bar.update(len(images))
-    arrays = {k: np.asarray(v) for k, v in meta.items()}
+    arrays = {k: np.asarray(v, dtype=INDEX_FIELDS[k].dtype) for k, v in meta.items()}
     with atomic_path(out_dir / "index.npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
