@@ -31,7 +31,7 @@ from fasrnet.params import load_params
 from fasrnet.tables.figures import FIGURES
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_end_to_end import TINY, _run  # noqa: E402
+from tiny_project import MAIN_ONLY, run as _run, tiny_params  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 #: The rules the tiny run executes (complexity is made beforehand), all of which the statistics must show.
@@ -59,11 +59,7 @@ def project(tmp_path_factory):
             shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(src, root / name)
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    for section, values in TINY.items():
-        if section != "runs":
-            params[section].update(values)
-    params["runs"] = {"main": TINY["runs"]["main"], "ablation": {}, "alpha": {}, "seed": {}}
+    params = tiny_params(MAIN_ONLY)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _run(["fasrnet", "complexity", "--width", "4", "--input-size", "64", "64", "--out",
           "results/metrics/complexity.json"], root)
