@@ -86,3 +86,27 @@ def workspace(tmp_path_factory):
 def in_workspace(workspace, monkeypatch):
     monkeypatch.chdir(workspace)
     return workspace
+
+
+@pytest.fixture
+def shard_writes_fail_from(monkeypatch):
+    """``shard_writes_fail_from(k)``: a context in which every shard store raises from shard ``k`` on, as a kill
+    would stop it (the shards before it complete, with their markers)."""
+    from contextlib import contextmanager
+
+    from fasrnet.shards import ShardWriter
+
+    real = ShardWriter.write_shard
+
+    @contextmanager
+    def failing(first_failing: int):
+        def write_shard(self, shard, arrays):
+            if shard >= first_failing:
+                raise RuntimeError("injected failure")
+            return real(self, shard, arrays)
+
+        with monkeypatch.context() as m:
+            m.setattr(ShardWriter, "write_shard", write_shard)
+            yield
+
+    return failing

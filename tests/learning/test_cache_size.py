@@ -15,7 +15,7 @@ from fasrnet.data.crops import build_crops, index_bytes, plan_crops
 from fasrnet.features import extract, plan_extract
 from fasrnet.models.heatmap import HeatmapCodec
 from fasrnet.params import load_params
-from fasrnet.shards import ShardWriter, store_bytes
+from fasrnet.shards import store_bytes
 from conftest import write_params
 
 Usage = namedtuple("Usage", "total used free")
@@ -75,7 +75,7 @@ def test_cli_crops_refuses_a_disk_without_room_and_writes_nothing(workspace, tmp
 
 
 def test_extract_projection_equals_the_bytes_written_and_resume_counts_what_is_left(in_workspace, tmp_path,
-                                                                                    monkeypatch):
+                                                                                    shard_writes_fail_from):
     params = load_params("params.yaml")
     backbone = load_frozen_backbone(params)
     cpu = torch.device("cpu")
@@ -87,15 +87,7 @@ def test_extract_projection_equals_the_bytes_written_and_resume_counts_what_is_l
         h, w = (s // 4 for s in params.heatmap.input_size)
         per_crop = 3 * (backbone.out_channels + backbone.num_joints) * h * w * 2 * (2 if flip else 1)
         assert plan.projection.per_crop == pytest.approx(per_crop, rel=0.05)  # + .npy headers, done markers
-    real = ShardWriter.write_shard
-
-    def dies_at_shard_1(self, shard, arrays):
-        if shard >= 1:
-            raise RuntimeError("injected failure")
-        return real(self, shard, arrays)
-
-    with monkeypatch.context() as m:
-        m.setattr(ShardWriter, "write_shard", dies_at_shard_1)
+    with shard_writes_fail_from(1):
         with pytest.raises(RuntimeError, match="injected"):
             extract(paths.crops_dir("syn17", "train"), tmp_path / "again", backbone, cpu, 16, progress=False)
     plan = plan_extract(paths.crops_dir("syn17", "train"), tmp_path / "again", backbone, cpu, 16)

@@ -11,7 +11,7 @@ from fasrnet.features import FeatureStore, extract, normalize
 from fasrnet.models.hrnet import build_hrnet
 from fasrnet.params import load_params
 from fasrnet.resume import stage_params, work_dir_for
-from fasrnet.shards import ShardStoreError, ShardWriter
+from fasrnet.shards import ShardStoreError
 
 
 def _files(directory):
@@ -31,7 +31,7 @@ def test_cache_holds_backbone_outputs_of_all_three_frames(in_workspace):
     assert np.allclose(store.reader.get("heatmap", i), hm.numpy(), atol=2e-3, rtol=1e-2)
 
 
-def test_killed_extract_resumes_in_its_work_dir_to_identical_bytes(in_workspace, tmp_path, monkeypatch):
+def test_killed_extract_resumes_in_its_work_dir_to_identical_bytes(in_workspace, tmp_path, shard_writes_fail_from):
     params = load_params("params.yaml")
     backbone = load_frozen_backbone(params)
     crops = paths.crops_dir("syn17", "train")
@@ -40,15 +40,7 @@ def test_killed_extract_resumes_in_its_work_dir_to_identical_bytes(in_workspace,
     assert first["state"] == "fresh"
     reference = _files(out)
     again = tmp_path / "again"
-    real = ShardWriter.write_shard
-
-    def dies_at_shard_1(self, shard, arrays):
-        if shard >= 1:
-            raise RuntimeError("injected failure")
-        return real(self, shard, arrays)
-
-    with monkeypatch.context() as m:
-        m.setattr(ShardWriter, "write_shard", dies_at_shard_1)
+    with shard_writes_fail_from(1):
         with pytest.raises(RuntimeError, match="injected"):
             extract(crops, again, backbone, torch.device("cpu"), 16, progress=False)
     work = work_dir_for(again)

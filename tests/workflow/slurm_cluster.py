@@ -23,7 +23,9 @@ from pathlib import Path
 
 ETC = Path("/etc/slurm")
 MUNGE_RUN = Path("/run/munge")
-DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "srun")
+COMMANDS = ("munged", "munge", "unmunge", "runuser", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "srun")
+#: Where Debian puts the daemons; not on every PATH (a non-login shell's, say).
+SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 MARK = "# written by fasrnet's tests (tests/workflow/slurm_cluster.py); removed when they stop\n"
 START_TIMEOUT_S = 30
 PARTITIONS = ("cpu", "gpu")  # as workflow/profiles/slurm/config.yaml names them
@@ -68,7 +70,7 @@ class LocalSlurm:
         self.host = socket.gethostname().split(".")[0]
         self.pids: dict[str, int] = {}
         self.written: list[Path] = []
-        self.env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
+        self.env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"} | {"PATH": SEARCH_PATH}
 
     # --- set-up ---------------------------------------------------------------------------------------------
     @staticmethod
@@ -76,7 +78,7 @@ class LocalSlurm:
         """Raise :class:`ClusterUnavailable` naming what is missing."""
         if os.geteuid() != 0:
             raise ClusterUnavailable("the SLURM daemons run as root here, and the tests are not root")
-        missing = [d for d in DAEMONS if shutil.which(d) is None]
+        missing = [d for d in COMMANDS if shutil.which(d, path=SEARCH_PATH) is None]
         if missing:
             raise ClusterUnavailable(f"not installed: {', '.join(missing)} (Debian: apt-get install slurm-wlm "
                                      "slurmctld slurmd slurm-client munge)")
@@ -115,16 +117,19 @@ class LocalSlurm:
         self.written.append(path)
 
     def _start_munge(self) -> None:
-        if subprocess.run("munge -n | unmunge", shell=True, capture_output=True).returncode == 0:
+        if self._munge_answers():
             return  # a munged already runs (not ours: left alone)
         MUNGE_RUN.mkdir(parents=True, exist_ok=True)
         shutil.chown(MUNGE_RUN, "munge", "munge")
         pidfile = MUNGE_RUN / "munged.pid"
-        subprocess.run(["runuser", "-u", "munge", "--", "munged", "--force"], check=True, capture_output=True)
+        subprocess.run(["runuser", "-u", "munge", "--", shutil.which("munged", path=SEARCH_PATH), "--force"],
+                       check=True, capture_output=True, env=self.env)
         _wait(pidfile.exists, "munged wrote no PID file")
         self.pids["munged"] = int(pidfile.read_text())
-        _wait(lambda: subprocess.run("munge -n | unmunge", shell=True, capture_output=True).returncode == 0,
-              "munge did not answer")
+        _wait(self._munge_answers, "munge did not answer")
+
+    def _munge_answers(self) -> bool:
+        return subprocess.run("munge -n | unmunge", shell=True, capture_output=True, env=self.env).returncode == 0
 
     def start(self) -> "LocalSlurm":
         self.check()
@@ -135,7 +140,8 @@ class LocalSlurm:
         try:
             self._start_munge()
             for daemon in ("slurmctld", "slurmd"):
-                subprocess.run([daemon], check=True, capture_output=True, env=self.env)
+                subprocess.run([shutil.which(daemon, path=SEARCH_PATH)], check=True, capture_output=True,
+                               env=self.env)
                 pidfile = self.root / f"{daemon}.pid"
                 _wait(pidfile.exists, f"{daemon} wrote no PID file (log: {self.root / (daemon + '.log')})")
                 self.pids[daemon] = int(pidfile.read_text())
