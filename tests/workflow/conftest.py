@@ -27,4 +27,4 @@ def shared_project(tmp_path_factory) -> Shared:
     run(["git", "commit", "-qm", "results"], root)
     run(["dvc", "push"], root)
     run(["git", "push", "-q", "origin", "main"], root)
-    return Shared(root, origin, remote, metrics_of(root), lock_outs(root))
+    return Shared(root, origin, metrics_of(root), lock_outs(root))

@@ -24,14 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 from fasrnet.params import load_params
 from fasrnet.tables.figures import FIGURES
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_project import MAIN_ONLY, run as _run, tiny_params  # noqa: E402
+from tiny_project import MAIN_ONLY, copy_workflow, run as _run  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 #: The rules the tiny run executes (complexity is made beforehand), all of which the statistics must show.
@@ -52,17 +51,7 @@ def report_command() -> list[str]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report")
-    for name in ("Snakefile", "workflow", "fasrnet", ".gitignore"):  # fasrnet/: every stage depends on its code
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(src, root / name)
-    params = tiny_params(MAIN_ONLY)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _run(["fasrnet", "complexity", "--width", "4", "--input-size", "64", "64", "--out",
-          "results/metrics/complexity.json"], root)
+    root = copy_workflow(tmp_path_factory.mktemp("report"), MAIN_ONLY)  # fasrnet/: stages depend on it
     _run(["snakemake", "--cores", "2", "all"], root)
     out = _run(report_command(), root)
     assert "Report created." in out, out[-3000:]

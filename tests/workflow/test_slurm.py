@@ -11,6 +11,7 @@ fails the run (.ci/run installs the packages)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -50,9 +51,7 @@ def cluster(tmp_path_factory):
         if os.environ.get("CI") == "true" and os.geteuid() == 0:
             pytest.fail(f"SLURM test cluster unavailable in CI: {exc}")
         pytest.skip(f"SLURM test cluster unavailable: {exc}")
-    try:
-        subprocess.run([sys.executable, "-c", "import snakemake_executor_plugin_slurm"], check=True)
-    except subprocess.CalledProcessError:
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
         if os.environ.get("CI") == "true":
             pytest.fail("snakemake-executor-plugin-slurm is not installed (pip install -e '.[test]')")
         pytest.skip("snakemake-executor-plugin-slurm is not installed")

@@ -62,8 +62,8 @@ def tiny_params(runs: dict | None = None) -> dict:
     return params
 
 
-def make_project(root: Path, runs: dict | None = None) -> Path:
-    """A committed tiny project in ``root`` (nothing run yet but the complexity stage, recorded as done)."""
+def copy_workflow(root: Path, runs: dict | None = None) -> Path:
+    """The workflow, the package and the tiny params.yaml in ``root``, with the complexity stage's output made."""
     root.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         src = REPO / name
@@ -72,10 +72,17 @@ def make_project(root: Path, runs: dict | None = None) -> Path:
         elif src.exists():
             shutil.copy(src, root / name)
     (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(runs), sort_keys=False))
+    make_complexity(root)
+    return root
+
+
+def make_project(root: Path, runs: dict | None = None) -> Path:
+    """A committed tiny project in ``root`` (:func:`copy_workflow`, dvc.yaml, git and DVC; nothing run yet but
+    the complexity stage, recorded as done)."""
+    copy_workflow(root, runs)
     run(["fasrnet", "workflow", "dvc"], root)
     run(["git", "init", "-q", "-b", "main"], root)
     run(["dvc", "init", "-q"], root)
-    make_complexity(root)
     run(["dvc", "commit", "-q", "-f", "complexity"], root)  # recorded as done: neither tool reruns it
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "tiny project"], root)
@@ -89,13 +96,12 @@ def make_complexity(root: Path) -> None:
 
 @dataclass(frozen=True)
 class Shared:
-    """The pushed project: ``root`` (clone A; tests may run experiments in it), ``origin`` (bare git repository),
-    ``remote`` (the DVC remote's directory), as `dvc repro` left them: ``metrics`` (results/metrics/*.json and
-    results/summary.json: name → bytes) and ``outs`` (:func:`lock_outs`)."""
+    """The pushed project: ``root`` (clone A; tests may run experiments in it) and ``origin`` (bare git repository;
+    the outputs are in the DVC remote A's config names), and as `dvc repro` left them: ``metrics``
+    (results/metrics/*.json and results/summary.json: name → bytes) and ``outs`` (:func:`lock_outs`)."""
 
     root: Path
     origin: Path
-    remote: Path
     metrics: dict[str, bytes]
     outs: dict[str, str]
 
