@@ -106,13 +106,12 @@ def check_space(projections: Iterable[Projection], enforce: bool = True,
         need = sum(proj.bytes for proj, _ in group)
         margin = max(MARGIN_BYTES, int(need * MARGIN_FRACTION))
         where = min(free, key=lambda w: free[w])
-        available = free[where] + sum(proj.reclaim for proj, _ in group)
-        if not enforce or need == 0 or available >= need + margin:
+        freed = sum(proj.reclaim for proj, _ in group)
+        if not enforce or need == 0 or free[where] + freed >= need + margin:
             continue
         first = group[0][0]
         into = Path(os.path.commonpath([str(proj.directory) for proj, _ in group]))
         names = ", ".join(proj.name for proj, _ in group)
-        freed = sum(proj.reclaim for proj, _ in group)
         raise FasrnetError(
             f"{first.stage} {names}: {human(need)} projected into {into} plus a "
             f"{human(margin)} margin, but only {human(free[where])} free on {where}"

@@ -29,7 +29,7 @@ from fasrnet.cachesize import Projection, tree_bytes
 from fasrnet.data.crops import FRAMES, CropIndex
 from fasrnet.io import write_json
 from fasrnet.models.hrnet import HRNet
-from fasrnet.resume import Unit, make_fingerprint, module_digest, read_fingerprint, store_digest, work_dir_for
+from fasrnet.resume import Unit, make_fingerprint, module_digest, store_digest, work_dir_for
 from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter, first_pending_shard, store_bytes
 
 #: ImageNet normalisation of RGB inputs in [0, 1] (HRNet/DCPose).
@@ -114,7 +114,7 @@ def plan_extract(crop_dir: str | Path, out_dir: str | Path, backbone: HRNet, dev
         return plan
     n, shard_size = len(crops), crops.images.shard_size
     first = first_pending_shard(unit.work, fields, shard_size, n) if state == "resume" else 0
-    stale = unit.work.is_dir() and read_fingerprint(unit.work) != unit.fingerprint
+    stale = state == "fresh" and unit.work.is_dir()  # another fingerprint's partial store, deleted first
     plan.projection = Projection(
         "extract", f"{crops.info['dataset']}/{crops.info['split']}", n, max(n - first * shard_size, 0),
         store_bytes(fields, n, shard_size, first), unit.work, reclaim=tree_bytes(unit.work) if stale else 0)

@@ -159,13 +159,12 @@ class Unit:
     def open(self, complete: Callable[[Path], bool]) -> State:
         """``current`` (nothing to do), ``resume`` (the work directory matches) or ``fresh`` (started over)."""
         remove_leftovers_beside(self.target)
-        if self.is_current(complete):
-            return "current"
-        if self.work.is_dir() and read_fingerprint(self.work) == self.fingerprint:
+        state = self.peek(complete)
+        if state == "resume":
             remove_stray_temps(self.work)
-            return "resume"
-        self.prepare_fresh()
-        return "fresh"
+        elif state == "fresh":
+            self.prepare_fresh()
+        return state
 
     def prepare_fresh(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)

@@ -66,7 +66,7 @@ def store_bytes(fields: Mapping[str, Field], total: int, shard_size: int, first_
     onward of a store of ``total`` items; ``store.json`` (a few hundred bytes) is not counted. These are file sizes:
     a file system allocates in blocks (4 KiB), so ``du`` may show up to one block more per file."""
     count = 0
-    for k in range(first_shard, (total + shard_size - 1) // shard_size):
+    for k in range(first_shard, _num_shards(total, shard_size)):
         n = min(shard_size, total - k * shard_size)
         count += sum(npy_bytes((n, *f.shape), f.dtype) for f in fields.values())
         count += len(json.dumps(_done_record(n), separators=(",", ":"))) + 1  # as io.write_json writes it
@@ -78,19 +78,38 @@ def _layout_record(fields: Mapping[str, Field], shard_size: int, total: int) -> 
     return {"fields": {k: f.to_json() for k, f in fields.items()}, "shard_size": shard_size, "total": total}
 
 
+def _stored_layout(directory: Path) -> dict | None:
+    """``store.json``'s record, or None when there is none or it is torn or garbage (it describes nothing
+    reusable)."""
+    meta = directory / "store.json"
+    if not meta.exists():
+        return None
+    try:
+        return json.loads(meta.read_text())
+    except ValueError:
+        return None
+
+
+def _num_shards(total: int, shard_size: int) -> int:
+    return (total + shard_size - 1) // shard_size
+
+
+def _first_undone(directory: Path, num_shards: int) -> int:
+    """Index of the first shard without a done marker (``num_shards`` when all are complete)."""
+    return next((k for k in range(num_shards) if not (directory / f"{_shard_name(k)}.done.json").exists()),
+                num_shards)
+
+
 def first_pending_shard(directory: str | Path, fields: Mapping[str, Field], shard_size: int, total: int) -> int:
     """The shard a :class:`ShardWriter` opened on ``directory`` with this layout would resume at, found without
     writing anything: 0 when the directory holds no store of this layout (the writer would start over)."""
     directory = Path(directory)
-    layout = _layout_record(fields, shard_size, total)
     try:
-        if json.loads((directory / "store.json").read_text()) != layout:
+        if _stored_layout(directory) != _layout_record(fields, shard_size, total):
             return 0
-    except (OSError, ValueError):
+    except OSError:
         return 0
-    num_shards = (total + shard_size - 1) // shard_size
-    return next((k for k in range(num_shards) if not (directory / f"{_shard_name(k)}.done.json").exists()),
-                num_shards)
+    return _first_undone(directory, _num_shards(total, shard_size))
 
 
 @dataclass(frozen=True)
@@ -132,20 +151,15 @@ class ShardWriter:
         self.dir.mkdir(parents=True, exist_ok=True)
         layout = _layout_record(fields, shard_size, total)
         meta = self.dir / "store.json"
-        if meta.exists():
-            try:
-                old = json.loads(meta.read_text())
-            except ValueError:  # a torn or garbage layout describes nothing reusable
-                old = None
-            if old != layout:
-                # Another layout (other params): nothing of the old store can be reused.
-                for p in self.dir.glob("shard-*"):
-                    p.unlink()
+        if meta.exists() and _stored_layout(self.dir) != layout:
+            # Another layout (other params): nothing of the old store can be reused.
+            for p in self.dir.glob("shard-*"):
+                p.unlink()
         write_json(meta, layout, indent=1)
 
     @property
     def num_shards(self) -> int:
-        return (self.total + self.shard_size - 1) // self.shard_size
+        return _num_shards(self.total, self.shard_size)
 
     def shard_range(self, k: int) -> range:
         return range(k * self.shard_size, min((k + 1) * self.shard_size, self.total))
@@ -168,7 +182,7 @@ class ShardWriter:
 
     def first_incomplete(self) -> int:
         """Index of the first shard without a done marker (``num_shards`` when all are complete)."""
-        return next((k for k in range(self.num_shards) if not self.is_done(k)), self.num_shards)
+        return _first_undone(self.dir, self.num_shards)
 
 
 class ShardReader:
@@ -181,7 +195,7 @@ class ShardReader:
             raise ShardStoreError(f"{self.dir}: not a shard store (store.json missing); run the stage that writes it")
         layout = read_layout(meta)
         self.fields, self.shard_size, self.total = layout.fields, layout.shard_size, layout.total
-        num_shards = (self.total + self.shard_size - 1) // self.shard_size
+        num_shards = _num_shards(self.total, self.shard_size)
         missing = [k for k in range(num_shards) if not (self.dir / f"{_shard_name(k)}.done.json").exists()]
         if missing:
             raise ShardStoreError(
@@ -232,5 +246,5 @@ class ShardReader:
         return out
 
     def iter_shards(self, name: str) -> Iterator[np.ndarray]:
-        for k in range((self.total + self.shard_size - 1) // self.shard_size):
+        for k in range(_num_shards(self.total, self.shard_size)):
             yield self._array(k, name)

@@ -42,7 +42,7 @@ from fasrnet.data.posetrack import FLIP_PAIRS, NUM_KEYPOINTS, Video, detect_form
 from fasrnet.errors import FasrnetError, InputFormatError, describe
 from fasrnet.io import atomic_path, write_json
 from fasrnet.models.heatmap import HeatmapCodec, apply_affine
-from fasrnet.resume import Unit, make_fingerprint, read_fingerprint, tree_digest, work_dir_for
+from fasrnet.resume import Unit, make_fingerprint, tree_digest, work_dir_for
 from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter, first_pending_shard, npy_bytes, store_bytes
 
 if TYPE_CHECKING:
@@ -336,7 +336,7 @@ def plan_crops(dataset_dir: str | Path, split: str, out_dir: str | Path, codec: 
         raise FasrnetError(f"{dataset_dir.name}/{split}: no person boxes to crop")
     fields = crop_fields(codec)
     first = first_pending_shard(unit.work, fields, p.shard_size, count) if state == "resume" else 0
-    stale = unit.work.is_dir() and read_fingerprint(unit.work) != unit.fingerprint
+    stale = state == "fresh" and unit.work.is_dir()  # another fingerprint's partial store, deleted first
     plan.projection = Projection(
         "crops", f"{dataset_dir.name}/{split}", count, max(count - first * p.shard_size, 0),
         store_bytes(fields, count, p.shard_size, first) + index_bytes(count), unit.work,
