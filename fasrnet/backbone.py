@@ -60,9 +60,12 @@ PRETRAIN_SET = "synpre"
 def _pretrain_set(params: Params, work: Path, progress: bool) -> CropIndex:
     """Synthesize the pretraining set into ``work`` and cut its train crops there (both resumable: a finished
     set or crop store of the same settings is reused); returns the crop store."""
-    sp = params.synthesize.model_copy(update={
+    update: dict[str, Any] = {
         "videos": params.synthesize.videos.model_copy(update={"train": params.backbone.pretrain_videos,
-                                                               "val": 1, "test": 1})})
+                                                               "val": 1, "test": 1})}
+    if params.backbone.pretrain_degraded_fraction is not None:
+        update["degraded_fraction"] = params.backbone.pretrain_degraded_fraction
+    sp = params.synthesize.model_copy(update=update)
     raw = work / "pretrain_data"
     if not (raw / PRETRAIN_SET / "meta.json").is_file():
         synthesize_dataset(raw, PRETRAIN_SET, sp, fmt=18, progress=progress)

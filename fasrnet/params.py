@@ -286,6 +286,11 @@ class BackboneParams(Section):
     #: their own, never the heads' train videos; stands in for COCO). ``fasrnet pretrain-backbone --datasets``
     #: pretrains on those datasets' train crops instead (by hand only: the workflow stage never does).
     pretrain_videos: int = Field(default=48, ge=1, le=10000)
+    #: ``synthesize.degraded_fraction`` of the pretraining set (null: the heads' own). 0 by default: COCO, which
+    #: the paper's HRNet was pretrained on, is still photographs with little of the motion blur and defocus of
+    #: video frames, and a backbone that has learned to guess through degradations leaves the neighbours little
+    #: to add (docs/synthetic.md).
+    pretrain_degraded_fraction: float | None = Field(default=0.0, ge=0.0, le=1.0)
 
 
 class ExtractParams(Section):

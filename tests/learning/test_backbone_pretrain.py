@@ -3,8 +3,10 @@
 import json
 from pathlib import Path
 
+from conftest import write_params
+
 from fasrnet import paths
-from fasrnet.backbone import PRETRAIN_SET, pretrain_backbone
+from fasrnet.backbone import PRETRAIN_SET, _pretrain_set, pretrain_backbone
 from fasrnet.params import load_params
 
 
@@ -31,3 +33,23 @@ def test_pretraining_does_not_depend_on_the_datasets_crops(workspace, tmp_path, 
     ours = Path(params.backbone.checkpoint)
     assert ours.read_bytes() == (workspace / params.backbone.checkpoint).read_bytes()
     assert not (tmp_path / "data").exists()
+
+
+def _episodes(meta: Path) -> int:
+    videos = json.loads(meta.read_text())["splits"]
+    return sum(len(v["episodes"]) for split in videos.values() for v in split)
+
+
+def test_pretraining_set_takes_its_own_degraded_fraction(tmp_path):
+    """backbone.pretrain_degraded_fraction: 0 gives a synpre without a degradation episode (still photographs,
+    as COCO's); null takes synthesize.degraded_fraction, the heads' own."""
+    counts = {}
+    for name, fraction in (("clean", 0.0), ("heads", None)):
+        work = tmp_path / name
+        params = load_params(write_params(tmp_path, **{"backbone.pretrain_degraded_fraction": fraction,
+                                                       "backbone.pretrain_videos": 3}))
+        store = _pretrain_set(params, work, progress=False)
+        assert len(store) > 0
+        counts[name] = _episodes(work / "pretrain_data" / PRETRAIN_SET / "meta.json")
+    assert counts["clean"] == 0
+    assert counts["heads"] > 0
