@@ -8,7 +8,8 @@
   :func:`~fasrnet.models.hrnet.load_backbone`.
 
   Its frames come from a pretraining set of its own, :data:`PRETRAIN_SET` (``backbone.pretrain_videos`` train
-  videos of the synthetic generator under the seed of that name), as the paper's HRNet was pretrained on COCO and
+  videos of the synthetic generator under the seed of that name; clean frames by default,
+  ``backbone.pretrain_degraded_fraction``), as the paper's HRNet was pretrained on COCO's still photographs and
   never saw PoseTrack. Pretrained on the heads' own train videos instead (``--datasets``), the backbone would
   have fitted exactly the frames the head then learns from: its heatmaps on train crops would be better than on
   val, and the head would learn to trust them more than it should (docs/synthetic.md). The set is synthesized
