@@ -44,9 +44,9 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
+from fasrnet.codecs.heatmap import HeatmapCodec
 from fasrnet.features import normalize, prepare_backbone, run_backbone
 from fasrnet.models.alignment import ModulatedDeformConv, deform_conv2d_grid_sample
-from fasrnet.models.heatmap import HeatmapCodec
 from fasrnet.models.hrnet import build_hrnet
 from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import load_params

@@ -23,8 +23,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from fasrnet import paths
+from fasrnet.codecs.heatmap import HeatmapCodec
 from fasrnet.features import FeatureStore
-from fasrnet.models.heatmap import HeatmapCodec
 from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import load_params
 from fasrnet.runtime import adam

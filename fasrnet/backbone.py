@@ -31,12 +31,12 @@ import torch
 from tqdm import tqdm
 
 from fasrnet import paths
+from fasrnet.codecs.heatmap import HeatmapCodec, joints_mse
 from fasrnet.data.crops import CropIndex, build_crops
 from fasrnet.data.synthetic import synthesize_dataset
 from fasrnet.errors import FasrnetError
 from fasrnet.features import normalize
 from fasrnet.io import remove_path, save_torch, write_text
-from fasrnet.models.heatmap import HeatmapCodec, joints_mse
 from fasrnet.models.hrnet import HRNet, build_hrnet, load_backbone, read_checkpoint
 from fasrnet.params import Params
 from fasrnet.resume import Unit, make_fingerprint, stage_params, store_digest, work_dir_for

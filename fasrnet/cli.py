@@ -318,7 +318,7 @@ def _crops(args: argparse.Namespace, params: Params) -> int:
     from fasrnet import paths
     from fasrnet.cachesize import check_space, enforced
     from fasrnet.data.crops import build_crops, plan_crops
-    from fasrnet.models.heatmap import HeatmapCodec
+    from fasrnet.codecs.heatmap import HeatmapCodec
     from fasrnet.resume import stage_params
 
     _check_dataset(params, args.dataset)
@@ -453,7 +453,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _predict(args: argparse.Namespace, params: Params) -> int:
     from fasrnet import paths
     from fasrnet.features import FeatureStore
-    from fasrnet.models.heatmap import HeatmapCodec
+    from fasrnet.codecs.heatmap import HeatmapCodec
     from fasrnet.predict import load_head, predict_store, write_predictions
     from fasrnet.runtime import pick_device, set_threads
 

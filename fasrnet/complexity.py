@@ -28,9 +28,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from fasrnet.codecs.heatmap import STRIDE
 from fasrnet.models.alignment import ModulatedDeformConv
 from fasrnet.models.fasrnet import FaSRnet, FaSRnetHead
-from fasrnet.models.hrnet import STRIDE, build_hrnet
+from fasrnet.models.hrnet import build_hrnet
 
 if TYPE_CHECKING:
     from fasrnet.params import Params

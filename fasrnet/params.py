@@ -191,7 +191,7 @@ class SynthesizeParams(Section):
 
 
 class HeatmapParams(Section):
-    """Crop and heatmap geometry (``fasrnet/models/heatmap.py``): crops, extract, train and predict read it.
+    """Crop and heatmap geometry (``fasrnet/codecs/heatmap.py``): crops, extract, train and predict read it.
 
     Paper setting: ``input_size: [384, 288]`` (heatmaps 96×72). ``sigma`` is stated at a 96-pixel-high heatmap
     (the code's 3; the paper says radius 2) and scaled with the heatmap height, so at 128×96 (heatmaps 32×24)

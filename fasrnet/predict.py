@@ -15,13 +15,14 @@ import numpy as np
 import torch
 
 from fasrnet import paths
+from fasrnet.codecs.heatmap import HeatmapCodec, flip_back
 from fasrnet.data.crops import CropIndex
-from fasrnet.data.posetrack import NUM_KEYPOINTS, Frame, Person, Video, write_video
+from fasrnet.data.posetrack import Frame, Person, Video, write_video
 from fasrnet.errors import FasrnetError, describe
 from fasrnet.features import FeatureStore
 from fasrnet.io import atomic_dir
+from fasrnet.keypoints import NUM_KEYPOINTS
 from fasrnet.models.fasrnet import FaSRnetHead
-from fasrnet.models.heatmap import HeatmapCodec, flip_back
 from fasrnet.models.hrnet import read_checkpoint
 from fasrnet.models.semantic import COMBINE_CHANNELS
 from fasrnet.params import Params

@@ -56,6 +56,7 @@ import torch
 from tqdm import tqdm
 
 from fasrnet import paths
+from fasrnet.codecs.heatmap import HeatmapCodec
 from fasrnet.data.crops import ImageCache, PersonBox, draw_augmentation, gt_person_boxes, load_split, make_view
 from fasrnet.data.posetrack import read_split
 from fasrnet.errors import FasrnetError, describe
@@ -63,7 +64,6 @@ from fasrnet.evaluate import evaluate_videos
 from fasrnet.features import FeatureStore, prepare_backbone, run_backbone
 from fasrnet.io import remove_leftovers_beside, save_torch, write_bytes, write_json, write_text
 from fasrnet.models.fasrnet import FaSRnetHead, get_variant
-from fasrnet.models.heatmap import HeatmapCodec
 from fasrnet.models.hrnet import HRNet, read_checkpoint
 from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import Params

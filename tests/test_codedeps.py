@@ -61,10 +61,10 @@ def test_imports_inside_functions_count_and_type_checking_ones_do_not():
     tree = ast.parse("from __future__ import annotations\n"
                      "from typing import TYPE_CHECKING\n"
                      "if TYPE_CHECKING:\n    from fasrnet.train import Trainer\n"
-                     "def f():\n    from fasrnet.models import heatmap\n    import fasrnet.tables.build\n"
+                     "def f():\n    from fasrnet.codecs import heatmap\n    import fasrnet.tables.build\n"
                      "from . import paths\n")
     assert imported_modules(tree, "fasrnet.predict") == {
-        "fasrnet", "fasrnet.models", "fasrnet.models.heatmap", "fasrnet.tables", "fasrnet.tables.build",
+        "fasrnet", "fasrnet.codecs", "fasrnet.codecs.heatmap", "fasrnet.tables", "fasrnet.tables.build",
         "fasrnet.paths"}
 
 

@@ -37,11 +37,12 @@ import numpy as np
 from tqdm import tqdm
 
 from fasrnet.cachesize import Projection, tree_bytes
+from fasrnet.codecs.heatmap import HeatmapCodec, apply_affine
 from fasrnet.data.boxes import read_boxes
-from fasrnet.data.posetrack import FLIP_PAIRS, NUM_KEYPOINTS, Video, detect_format, read_video
+from fasrnet.data.posetrack import Video, detect_format, read_video
 from fasrnet.errors import FasrnetError, InputFormatError, describe
 from fasrnet.io import atomic_path, write_json
-from fasrnet.models.heatmap import HeatmapCodec, apply_affine
+from fasrnet.keypoints import FLIP_PAIRS, NUM_KEYPOINTS
 from fasrnet.resume import Unit, make_fingerprint, tree_digest, work_dir_for
 from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter, first_pending_shard, npy_bytes, store_bytes
 

@@ -52,8 +52,6 @@ import numpy as np
 from tqdm import tqdm
 
 from fasrnet.data.posetrack import (
-    NUM_KEYPOINTS,
-    SKELETON,
     Frame,
     Person,
     Video,
@@ -63,6 +61,7 @@ from fasrnet.data.posetrack import (
 )
 from fasrnet.errors import FasrnetError
 from fasrnet.io import atomic_dir, atomic_path, write_json
+from fasrnet.keypoints import EAR_SLOTS, NUM_KEYPOINTS, SKELETON
 from fasrnet.params import SynthesizeParams
 
 #: Synthetic dataset names and the PoseTrack format each is written in.
@@ -1096,7 +1095,7 @@ def generate_video(params: SynthesizeParams, dataset: str, split: str, index: in
             kp = r.pose.kp
             present = np.zeros(NUM_KEYPOINTS, bool)
             for slot in range(NUM_KEYPOINTS):
-                if slot in (3, 4):
+                if slot in EAR_SLOTS:
                     continue  # ears: never annotated
                 if slot == 0 and r.pose.face_front < -0.25:
                     continue  # nose of a person seen from behind

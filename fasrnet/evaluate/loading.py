@@ -37,8 +37,6 @@ except ImportError:  # pragma: no cover - depends on the environment
     _orjson = None
 
 from fasrnet.data.posetrack import (
-    KEYPOINTS,
-    POSEVAL_JOINTS,
     NonFiniteError,
     _kind,
     _Reader,
@@ -47,6 +45,7 @@ from fasrnet.data.posetrack import (
     nonfinite_error,
 )
 from fasrnet.errors import InputFormatError
+from fasrnet.keypoints import KEYPOINTS, POSEVAL_JOINTS
 
 #: poseval joint names, in poseval id order 0–14 (``neck`` is PoseTrack18's ``head_bottom``).
 JOINT_NAMES: tuple[str, ...] = tuple(name for name, _ in POSEVAL_JOINTS)
@@ -903,7 +902,7 @@ def from_video(video: Any, role: str, path: str = "<memory>") -> PoseFile:
     GT person meets predictions. NaN/±Inf joints, scores, head boxes or ignore regions (a diverged model) raise
     :class:`~fasrnet.data.posetrack.NonFiniteError` (docs/metric-nonfinite.md).
     """
-    from fasrnet.data.posetrack import POSEVAL_TO_SLOT
+    from fasrnet.keypoints import POSEVAL_TO_SLOT
 
     slots = np.asarray(POSEVAL_TO_SLOT)
     n_rects = np.array([len(fr.persons) for fr in video.frames], np.int64)
@@ -945,7 +944,7 @@ def from_video(video: Any, role: str, path: str = "<memory>") -> PoseFile:
 
 def _check_video_finite(path: str, p: Persons) -> None:
     """Present joints, their scores and existing head boxes of in-memory persons must be finite."""
-    from fasrnet.data.posetrack import POSEVAL_TO_SLOT
+    from fasrnet.keypoints import POSEVAL_TO_SLOT
 
     r = _Reader(path)
 

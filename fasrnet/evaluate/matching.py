@@ -16,11 +16,10 @@ import shapely
 
 from fasrnet.errors import InputFormatError
 from fasrnet.evaluate.loading import N_JOINTS, PoseFile, primary_joints
+from fasrnet.keypoints import HEAD_FACTOR  # head size = HEAD_FACTOR × the head box diagonal
 
 #: PCKh threshold (inclusive): a joint is correct if its distance is at most half the head size.
 DIST_THRESH = 0.5
-#: Head size = HEAD_FACTOR × the head box diagonal.
-HEAD_FACTOR = 0.6
 #: Distances this close to the threshold are recomputed exactly as poseval computes them (np.linalg.norm),
 #: so that the match decision is bit-identical even where a vectorised formula could differ in the last ulp.
 _NEAR = 1e-9

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import nn
 
+from fasrnet.keypoints import NUM_KEYPOINTS
 from fasrnet.models.alignment import (
     DCNBackend,
     FeatureAlignment,
@@ -56,7 +57,7 @@ from fasrnet.models.semantic import COMBINE_CHANNELS, SemanticRefinement
 if TYPE_CHECKING:
     from fasrnet.params import Params
 
-NUM_JOINTS = 17
+NUM_JOINTS = NUM_KEYPOINTS  # the head's heatmap channels: the 17 PoseTrack18 slots
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -31,8 +31,6 @@ from torch import nn
 from fasrnet.errors import FasrnetError, describe
 
 BN_MOMENTUM = 0.1
-#: Output stride of HRNet's heatmaps and highest-resolution features.
-STRIDE = 4
 STEM_CHANNELS = 64
 
 

@@ -16,7 +16,7 @@ import torch
 
 # The per-output term; it lives with the heatmap codec because backbone pretraining uses it too, and a change to
 # the head's loss must not rerun the backbone (fasrnet/codedeps.py).
-from fasrnet.models.heatmap import joints_mse
+from fasrnet.codecs.heatmap import joints_mse
 
 __all__ = ["FaSRnetLoss", "fasrnet_loss", "joints_mse"]
 

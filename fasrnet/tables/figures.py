@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from fasrnet import paths
-from fasrnet.data.posetrack import POSEVAL_JOINTS, SKELETON, Person, Video, read_video
+from fasrnet.data.posetrack import Person, Video, read_video
 from fasrnet.io import atomic_path
+from fasrnet.keypoints import HEAD_FACTOR, POSEVAL_JOINTS, SKELETON
 from fasrnet.params import Params
 from fasrnet.tables.build import (COLUMNS, FAMILY, PAPER_DATASET, Builder, Resolved, main_runs, runs_of,
                                   seed_stats)
@@ -42,7 +43,6 @@ _RIGHT = {6, 8, 10, 12, 14, 16}
 PCKH_THRESHOLD = 0.5
 #: A degraded person is shown only with at least this many annotated joints (a readable skeleton).
 MIN_TARGET_JOINTS = 6
-HEAD_FACTOR = 0.6
 #: How many frames (rows) ``qualitative.png`` shows at most.
 QUALITATIVE_ROWS = 4
 

@@ -8,8 +8,6 @@ import pytest
 
 from fasrnet.cli import main
 from fasrnet.data.posetrack import (
-    KEYPOINTS,
-    POSEVAL_TO_SLOT,
     Frame,
     Person,
     Video,
@@ -20,6 +18,7 @@ from fasrnet.data.posetrack import (
     write_video,
 )
 from fasrnet.errors import InputFormatError
+from fasrnet.keypoints import KEYPOINTS, POSEVAL_TO_SLOT
 
 _REPO = Path(__file__).resolve().parents[2]
 # The shared workspace sits beside the checkout (<repo>/../shared), or higher up for a git worktree.

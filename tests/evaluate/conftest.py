@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from fasrnet.data.posetrack import KEYPOINTS, POSEVAL_JOINTS
 from fasrnet.evaluate import JOINT_NAMES, EvalResult, evaluate_dirs
+from fasrnet.keypoints import KEYPOINTS, POSEVAL_JOINTS
 
 _REPO = Path(__file__).resolve().parents[2]
 # The shared workspace sits beside the checkout (<repo>/../shared), or higher up for a git worktree.

@@ -55,7 +55,7 @@ def workspace(tmp_path_factory):
     from fasrnet.data.crops import build_crops
     from fasrnet.data.synthetic import synthesize_dataset
     from fasrnet.features import extract
-    from fasrnet.models.heatmap import HeatmapCodec
+    from fasrnet.codecs.heatmap import HeatmapCodec
     from fasrnet.resume import stage_params
 
     root = tmp_path_factory.mktemp("ws")

@@ -11,9 +11,9 @@ import torch
 from fasrnet import cachesize, paths
 from fasrnet.backbone import load_frozen_backbone
 from fasrnet.cli import main
+from fasrnet.codecs.heatmap import HeatmapCodec
 from fasrnet.data.crops import build_crops, index_bytes, plan_crops
 from fasrnet.features import extract, plan_extract
-from fasrnet.models.heatmap import HeatmapCodec
 from fasrnet.params import load_params
 from fasrnet.shards import store_bytes
 from conftest import write_params

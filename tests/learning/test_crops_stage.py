@@ -8,10 +8,10 @@ import pytest
 
 from fasrnet import paths
 from fasrnet.cli import main
+from fasrnet.codecs.heatmap import HeatmapCodec, apply_affine
 from fasrnet.data.crops import CropIndex, build_crops, keypoint_box
 from fasrnet.data.posetrack import read_split
 from fasrnet.errors import FasrnetError
-from fasrnet.models.heatmap import HeatmapCodec, apply_affine
 from fasrnet.params import load_params
 from fasrnet.resume import stage_params, work_dir_for
 from conftest import write_params

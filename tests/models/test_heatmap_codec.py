@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from fasrnet.data.posetrack import FLIP_PAIRS
-from fasrnet.models.heatmap import (
+from fasrnet.codecs.heatmap import (
     HeatmapCodec,
     apply_affine,
     box_to_center_scale,
@@ -19,6 +18,7 @@ from fasrnet.models.heatmap import (
     heatmap_to_image,
     invert_affine,
 )
+from fasrnet.keypoints import FLIP_PAIRS
 from fasrnet.params import HeatmapParams
 
 
@@ -169,7 +169,7 @@ def _reference_encode(joints, vis, size, sigma, stride, subpixel):
 
 @pytest.mark.parametrize("subpixel", [True, False])
 def test_batch_encoding_is_bit_identical_to_the_per_joint_formula(subpixel):
-    from fasrnet.models.heatmap import encode_batch
+    from fasrnet.codecs.heatmap import encode_batch
 
     rng = np.random.default_rng(0)
     joints = rng.uniform(-30, 100, (64, 17, 2))  # some far outside the heatmap window

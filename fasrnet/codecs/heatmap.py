@@ -32,12 +32,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from fasrnet.data.posetrack import FLIP_PAIRS
-from fasrnet.models.hrnet import STRIDE
+from fasrnet.keypoints import FLIP_PAIRS
 
 if TYPE_CHECKING:
     from fasrnet.params import HeatmapParams
 
+#: Heatmaps are 1/STRIDE of the network input (HRNet's output stride; ``fasrnet.models.hrnet`` builds to it).
+STRIDE = 4
 #: The box enlargement of the paper ("enlarged by 25%") and of the official code.
 BOX_ENLARGE = 1.25
 #: The heatmap height at which ``heatmap.sigma`` is stated (the paper's 96×72 grid).
