@@ -51,7 +51,9 @@ from fasrnet.models.hrnet import build_hrnet
 from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import load_params
 from fasrnet.runtime import set_threads
-from fasrnet.train import CachedBatches, build_head_for, resolve_run, targets
+from fasrnet.models.fasrnet import build_head
+from fasrnet.runs import resolve_run
+from fasrnet.train import CachedBatches
 
 REPO = Path(__file__).resolve().parents[1]
 TENSORS = ("out", "input", "offset", "mask", "weight")
@@ -343,7 +345,7 @@ def training_steps(params, backbone: torch.nn.Module, codec: HeatmapCodec, chann
 
     def online(idx: np.ndarray, epoch: int) -> tuple[torch.Tensor, ...]:  # OnlineBatches.batch minus the crop cutting
         f, h = run_backbone(backbone, images[idx], device)
-        target, weight = targets(codec, joints[idx], vis[idx])
+        target, weight = codec.encode_tensors(joints[idx], vis[idx])
         return torch.from_numpy(f).float(), torch.from_numpy(h).float(), target, weight
 
     print(f"(c) head training ({run.variant}, batch {batch}, features {channels}x{hh}x{ww} x {FRAMES} frames, "
@@ -351,7 +353,7 @@ def training_steps(params, backbone: torch.nn.Module, codec: HeatmapCodec, chann
     per_step = {}
     for mode, source in (("cached", cached.batch), ("online", online)):
         torch.manual_seed(run.seed)
-        head = build_head_for(params, run, channels).to(device).train()
+        head = build_head(params.model, channels, run.variant).to(device).train()
         optimizer = torch.optim.Adam(head.parameters(), lr=params.train.lr)
         data_s: list[float] = []
         batches = itertools.count()

@@ -28,7 +28,9 @@ from fasrnet.features import FeatureStore
 from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import load_params
 from fasrnet.runtime import adam
-from fasrnet.train import CachedBatches, build_head_for, resolve_run
+from fasrnet.models.fasrnet import build_head
+from fasrnet.runs import resolve_run
+from fasrnet.train import CachedBatches
 
 
 def cpu_name() -> str:
@@ -57,7 +59,7 @@ def main() -> None:
     store = FeatureStore(paths.features_dir(run.dataset, "train"), paths.crops_dir(run.dataset, "train"))
     source = CachedBatches(store, HeatmapCodec.from_params(params.heatmap))
     torch.manual_seed(0)
-    head = build_head_for(params, run, store.reader.fields["feat"].shape[1])
+    head = build_head(params.model, store.reader.fields["feat"].shape[1], run.variant)
     optimizer = adam(head.parameters(), params.train.lr, torch.device("cpu"))  # as fasrnet train
     bs = params.train.batch_size
     perm = np.random.default_rng(0).permutation(len(source))

@@ -21,8 +21,6 @@ checkpoint's directory, swapped in when complete (docs/resume.md); a killed run 
 
 from __future__ import annotations
 
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +32,14 @@ from fasrnet import paths
 from fasrnet.codecs.heatmap import HeatmapCodec, joints_mse
 from fasrnet.data.crops import CropIndex, build_crops
 from fasrnet.data.synthetic import synthesize_dataset
+from fasrnet.epochs import EpochLoop, log_csv
 from fasrnet.errors import FasrnetError
 from fasrnet.features import normalize
 from fasrnet.io import remove_path, save_torch, write_text
 from fasrnet.models.hrnet import HRNet, build_hrnet, load_backbone, read_checkpoint
 from fasrnet.params import Params
 from fasrnet.resume import Unit, make_fingerprint, stage_params, store_digest, work_dir_for
-from fasrnet.runtime import adam, pick_device, rng_state, seed_everything, set_rng_state
+from fasrnet.runtime import adam, pick_device, seed_everything
 
 
 def load_frozen_backbone(params: Params) -> HRNet:
@@ -56,6 +55,7 @@ def load_frozen_backbone(params: Params) -> HRNet:
 
 #: Name of the backbone's own synthetic pretraining set (its seed derives from it, as syn17's from "syn17").
 PRETRAIN_SET = "synpre"
+PRETRAIN_LOG_COLUMNS = ("epoch", "loss")  # pretrain_log.csv: no timings, identical runs give identical logs
 
 
 def _pretrain_set(params: Params, work: Path, progress: bool) -> CropIndex:
@@ -116,19 +116,6 @@ def pretrain_backbone(params: Params, datasets: list[str] | None = None, progres
     return {**result, "checkpoint": str(out), "state": state}
 
 
-def _read_state(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
-    """The pretraining state of this configuration in the work directory; an unreadable one is reported in one
-    line and pretraining starts over."""
-    if not path.exists():
-        return None
-    try:
-        ckpt = read_checkpoint(path, allow_pickle=True)  # our own file: RNG states need pickling
-    except FasrnetError as exc:
-        print(f"warning: {exc}; starting pretraining over", file=sys.stderr, flush=True)
-        return None
-    return ckpt if isinstance(ckpt, dict) and ckpt.get("config") == config else None
-
-
 def _pretrain_into(work: Path, name: str, params: Params, stores: list[CropIndex], config: dict[str, Any],
                    progress: bool, stop_after_epoch: int | None) -> dict[str, Any]:
     """Pretrain in ``work`` (resuming its ``pretrain_state.pt``); writes ``work/name`` when done."""
@@ -142,19 +129,12 @@ def _pretrain_into(work: Path, name: str, params: Params, stores: list[CropIndex
     model = build_hrnet(params.model.backbone_width, arch=params.model.backbone_arch).to(device)
     optimizer = adam(model.parameters(), bp.lr, device)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(bp.lr_steps), gamma=0.1)
-    history: list[dict[str, Any]] = []
-    start = 0
-    ckpt = _read_state(state_path, config)
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        set_rng_state(ckpt["rng"])
-        history, start = ckpt["history"], ckpt["epoch"]
-    for epoch in range(start, bp.epochs):
-        t0 = time.perf_counter()
+    loop = EpochLoop("pretrain-backbone", bp.epochs, bp.seed, config, state_path, progress=progress,
+                     restart="starting pretraining over")
+    start, history = loop.resume(model, optimizer, scheduler)
+
+    def train_epoch(epoch: int, perm: np.ndarray) -> tuple[dict[str, Any], str]:
         model.train()
-        perm = np.random.default_rng([bp.seed, epoch]).permutation(len(items))
         total = 0.0
         bar = tqdm(range(0, len(perm), bp.batch_size), desc=f"pretrain-backbone epoch {epoch + 1}/{bp.epochs}",
                    unit="batch", disable=not progress, leave=False)
@@ -167,9 +147,7 @@ def _pretrain_into(work: Path, name: str, params: Params, stores: list[CropIndex
                 joints.append(stores[si].arrays["joints"][idx])
                 vis.append(stores[si].arrays["joints_vis"][idx])
             x = normalize(torch.from_numpy(np.concatenate(images)).to(device))
-            t, w = codec.encode_batch(np.concatenate(joints), np.concatenate(vis))
-            target = torch.from_numpy(t).to(device)
-            weight = torch.from_numpy(w).to(device)
+            target, weight = (t.to(device) for t in codec.encode_tensors(np.concatenate(joints), np.concatenate(vis)))
             _, heatmaps = model(x)
             loss = joints_mse(heatmaps, target, weight)
             optimizer.zero_grad(set_to_none=True)
@@ -178,19 +156,14 @@ def _pretrain_into(work: Path, name: str, params: Params, stores: list[CropIndex
             total += loss.item() * len(chosen)
             bar.set_postfix(loss=f"{loss.item():.3e}")
         scheduler.step()
-        history.append({"epoch": epoch + 1, "loss": total / len(items)})
-        seconds = time.perf_counter() - t0  # printed, never stored: outputs stay byte-identical
-        save_torch(state_path, {"epoch": epoch + 1, "config": config, "model": model.state_dict(),
-                                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                                     "rng": rng_state(), "history": history})
-        if progress:
-            print(f"pretrain-backbone: epoch {epoch + 1}/{bp.epochs} loss {history[-1]['loss']:.4e} "
-                  f"({seconds:.1f} s)", flush=True)
-        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < bp.epochs:
-            return {"stopped_at": epoch + 1, "history": history}
+        return {"loss": total / len(items)}, ""
+
+    history, stopped = loop.run(model, optimizer, scheduler, len(items), train_epoch, start, history, stop_after_epoch)
+    if stopped is not None:
+        return {"stopped_at": stopped, "history": history}
     # A bare state dict in the official key layout, like pose_hrnet_w48_384x288.pth.
     save_torch(work / name, {k: v.detach().cpu() for k, v in model.state_dict().items()})
-    write_text(work / "pretrain_log.csv", "epoch,loss\n" + "".join(f"{h['epoch']},{h['loss']}\n" for h in history))
+    write_text(work / "pretrain_log.csv", log_csv(history, PRETRAIN_LOG_COLUMNS))
     return {"crops": len(items), "history": history}
 
 

@@ -13,12 +13,16 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fasrnet import __version__
 from fasrnet.errors import FasrnetError
-from fasrnet.params import DEFAULT_PARAMS_FILE, Params, dump_defaults, load_params
+from fasrnet.paths import DEFAULT_PARAMS_FILE
 
-Handler = Callable[[argparse.Namespace, Params], int | None]
+if TYPE_CHECKING:  # the params stack (pydantic) loads in main(), after parsing: `fasrnet --help` stays fast
+    from fasrnet.params import Params
+
+Handler = Callable[[argparse.Namespace, "Params"], int | None]
 
 
 def _params_check(args: argparse.Namespace, params: Params) -> int:
@@ -34,6 +38,8 @@ def _params_show(args: argparse.Namespace, params: Params) -> int:
 
 
 def _params_defaults(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet.params import dump_defaults
+
     print(dump_defaults(), end="")
     return 0
 
@@ -420,7 +426,8 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace, params: Params) -> int:
     from fasrnet.runtime import set_threads
-    from fasrnet.train import Trainer, resolve_run
+    from fasrnet.runs import resolve_run
+    from fasrnet.train import Trainer
 
     set_threads(args.threads)
     trainer = Trainer(params, resolve_run(params, args.run), out_dir=args.out)
@@ -682,6 +689,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    from fasrnet.params import load_params
+
     try:
         explicit = args.params is not None or getattr(args, "params_required", False)
         params = load_params(_params_file(args), args.overrides, required=explicit)

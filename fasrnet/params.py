@@ -15,14 +15,21 @@ import difflib
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from fasrnet.errors import FasrnetError
+from fasrnet.paths import DEFAULT_PARAMS_FILE
 
-DEFAULT_PARAMS_FILE = "params.yaml"
+#: The data sets a run can use (embedded synthetic default and the paper's).
+DatasetName = Literal["syn17", "syn18", "posetrack17", "posetrack18"]
+#: The head variants of Tables 6-8 (fasrnet.models.fasrnet.VARIANTS describes each; a test keeps the two equal).
+VariantName = Literal["fasrnet", "baseline", "pcda", "fda", "no_att", "no_fr", "smd", "no_prev", "no_next"]
+#: The groups of ``runs``, one per kind of table: main (Tables 1-4), ablation (6-8), alpha (9), seed (10).
+RunGroup = Literal["main", "ablation", "alpha", "seed"]
+RUN_GROUPS: tuple[str, ...] = get_args(RunGroup)
 
 
 class ParamsError(FasrnetError):
@@ -76,7 +83,7 @@ class DataParams(Section):
     """Where datasets live and which ones the pipeline runs."""
 
     root: RequiredPath = "data/raw"
-    datasets: list[Literal["syn17", "syn18", "posetrack17", "posetrack18"]] = Field(
+    datasets: list[DatasetName] = Field(
         default_factory=lambda: ["syn17", "syn18"], min_length=1
     )
 
@@ -227,9 +234,7 @@ class ModelParams(Section):
     backbone_width: int = Field(default=16, ge=1, le=64)
     #: HRNet family: standard (the official pose HRNet; the paper's W48) or lite (shallow, for CPU runs).
     backbone_arch: Literal["standard", "lite"] = "lite"
-    variant: Literal[
-        "fasrnet", "baseline", "pcda", "fda", "no_att", "no_fr", "smd", "no_prev", "no_next"
-    ] = "fasrnet"
+    variant: VariantName = "fasrnet"
     srm_dilations: list[Annotated[int, Field(ge=1, le=32)]] = Field(default_factory=lambda: [1], min_length=1)
     offset_conv: Literal["padding1", "dilated"] = "padding1"
     init_std: float = Field(default=0.001, gt=0.0, le=1.0)
@@ -324,10 +329,8 @@ class RunParams(Section):
     ``alpha`` → loss.alpha, ``seed`` → train.seed (so ``-S loss.alpha=…`` touches exactly the runs without
     their own alpha). Its group is the ``runs`` section it is listed under."""
 
-    dataset: Literal["syn17", "syn18", "posetrack17", "posetrack18"]
-    variant: Literal[
-        "fasrnet", "baseline", "pcda", "fda", "no_att", "no_fr", "smd", "no_prev", "no_next"
-    ] | None = None
+    dataset: DatasetName
+    variant: VariantName | None = None
     alpha: float | None = Field(default=None, ge=0.0, le=1.0)
     seed: Seed | None = None
     _group: str = PrivateAttr(default="main")
@@ -338,8 +341,7 @@ class RunParams(Section):
         return self._group
 
 
-ABLATION_VARIANTS = ("baseline", "pcda", "fda", "no_att", "no_fr", "smd", "no_prev", "no_next")
-RUN_GROUPS = ("main", "ablation", "alpha", "seed")
+ABLATION_VARIANTS: tuple[str, ...] = tuple(v for v in get_args(VariantName) if v != "fasrnet")
 
 
 class RunsParams(Section):

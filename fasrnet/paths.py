@@ -6,9 +6,13 @@ All paths are relative to the working directory (the repository root when run by
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fasrnet.params import Params
+if TYPE_CHECKING:  # annotations only: importing the paths must not load pydantic (a fast CLI)
+    from fasrnet.params import Params
 
+#: The params file every command reads unless ``--params`` names another (relative to the working directory).
+DEFAULT_PARAMS_FILE = "params.yaml"
 CROPS = Path("data/crops")
 FEATURES = Path("data/features")
 MODELS = Path("models")

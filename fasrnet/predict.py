@@ -22,9 +22,8 @@ from fasrnet.errors import FasrnetError, describe
 from fasrnet.features import FeatureStore
 from fasrnet.io import atomic_dir
 from fasrnet.keypoints import NUM_KEYPOINTS
-from fasrnet.models.fasrnet import FaSRnetHead
+from fasrnet.models.fasrnet import FaSRnetHead, build_head
 from fasrnet.models.hrnet import read_checkpoint
-from fasrnet.models.semantic import COMBINE_CHANNELS
 from fasrnet.params import Params
 from fasrnet.runs import RunConfig
 
@@ -121,11 +120,8 @@ def load_head(params: Params, run_name: str, device: torch.device) -> FaSRnetHea
     try:
         run = RunConfig(**ckpt["run"])
         m = ckpt["config"]["model"]  # the architecture it was trained with, whatever params say now
-        head = FaSRnetHead(ckpt["channels"], variant=run.variant, srm_dilations=tuple(m["srm_dilations"]),
-                           offset_conv=m["offset_conv"], init_std=m["init_std"],
-                           dcn_backend=params.model.dcn_backend,  # numerically equivalent paths: a runtime choice
-                           srm_width=m.get("srm_width", COMBINE_CHANNELS),  # heads from before the keys: the
-                           residual=m.get("residual", False))  # paper's head
+        # the backends are numerically equivalent paths: which one runs is today's choice
+        head = build_head(m, ckpt["channels"], run.variant, dcn_backend=params.model.dcn_backend)
         head.load_state_dict(ckpt["model"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise FasrnetError(f"{path}: corrupt head checkpoint ({describe(exc)}); "

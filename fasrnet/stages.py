@@ -34,9 +34,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from fasrnet.params import Params
-
-RUN_GROUPS = ("main", "ablation", "alpha", "seed")
+from fasrnet.params import RUN_GROUPS, Params
 
 #: Model keys every head reads (``model.variant`` only through the main runs, which take it from there).
 MODEL_KEYS = ("model.backbone_width", "model.backbone_arch", "model.srm_dilations", "model.offset_conv",
@@ -193,7 +191,7 @@ def _command(cmd: str, item: str) -> str:
 DVC_ITEM = '"$DVC_STAGE"'
 
 
-def _expand(paths: tuple[str, ...], params: Params) -> list[str]:
+def expand_each(paths: tuple[str, ...], params: Params) -> list[str]:
     """Expand ``{each_dataset}``, ``{each_run}`` and ``{each_main_run}`` (a single stage's deps on every item)."""
     each = {
         "{each_dataset}": list(params.data.datasets),
@@ -217,7 +215,7 @@ def instances(params: Params) -> list[Instance]:
             fill = lambda s: _fill(s, root, run, dataset)  # noqa: E731
             out.append(Instance(
                 name=f"{t.name}@{item}" if t.over else t.name, template=t.name, item=item or None,
-                cmd=_command(t.cmd, item), deps=tuple(map(fill, _expand(t.deps, params))),
+                cmd=_command(t.cmd, item), deps=tuple(map(fill, expand_each(t.deps, params))),
                 outs=tuple(map(fill, t.outs)), params=tuple(map(fill, t.params)), metrics=tuple(map(fill, t.metrics))))
     return out
 

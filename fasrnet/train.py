@@ -37,14 +37,11 @@ was started with.
 from __future__ import annotations
 
 import contextlib
-import csv
 import fcntl
 import hashlib
-import io
 import json
 import os
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -59,19 +56,20 @@ from fasrnet import paths
 from fasrnet.codecs.heatmap import HeatmapCodec
 from fasrnet.data.crops import ImageCache, PersonBox, draw_augmentation, gt_person_boxes, load_split, make_view
 from fasrnet.data.posetrack import read_split
+from fasrnet.epochs import EpochLoop, log_csv
 from fasrnet.errors import FasrnetError, describe
 from fasrnet.evaluate import evaluate_videos
 from fasrnet.features import FeatureStore, prepare_backbone, run_backbone
 from fasrnet.io import remove_leftovers_beside, save_torch, write_bytes, write_json, write_text
-from fasrnet.models.fasrnet import FaSRnetHead, get_variant
+from fasrnet.models.fasrnet import FaSRnetHead, build_head, get_variant
 from fasrnet.models.hrnet import HRNet, read_checkpoint
 from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import Params
 from fasrnet.predict import predict_store
 from fasrnet.resume import (Unit, file_sha256, make_fingerprint, read_fingerprint, stage_params, store_digest,
                             tree_digest, work_dir_for)
-from fasrnet.runs import RunConfig, equivalent_runs, resolve_run  # RunConfig, resolve_run: imported from here too
-from fasrnet.runtime import adam, pick_device, rng_state, seed_everything, set_rng_state
+from fasrnet.runs import RunConfig, equivalent_runs
+from fasrnet.runtime import adam, pick_device, seed_everything
 from fasrnet.stages import TRAIN_SHARED_PARAMS
 
 LOG_COLUMNS = ("epoch", "lr", "loss", "val_map")  # no timings: identical runs give identical logs
@@ -130,19 +128,6 @@ def epoch_batches(perm: np.ndarray, batch_size: int, rank: int = 0, world_size: 
     return out
 
 
-def build_head_for(params: Params, run: RunConfig, channels: int) -> FaSRnetHead:
-    m = params.model
-    return FaSRnetHead(channels, variant=run.variant, srm_dilations=tuple(m.srm_dilations),
-                       offset_conv=m.offset_conv, init_std=m.init_std, dcn_backend=m.dcn_backend,
-                       srm_width=m.srm_width, residual=m.residual)
-
-
-def targets(codec: HeatmapCodec, joints: np.ndarray, vis: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gaussian targets ``(B, J, h, w)`` and weights ``(B, J)`` from crop-pixel joints."""
-    t, w = codec.encode_batch(np.asarray(joints), np.asarray(vis))
-    return torch.from_numpy(t), torch.from_numpy(w)
-
-
 class CachedBatches:
     """Training batches from the feature cache: ``(feat (B,3,C,h,w), heatmap (B,3,J,h,w), target, weight)``."""
 
@@ -158,7 +143,7 @@ class CachedBatches:
         feat = torch.from_numpy(self.store.reader.get_many("feat", order)).float()
         hm = torch.from_numpy(self.store.reader.get_many("heatmap", order)).float()
         a = self.store.crops.arrays
-        target, weight = targets(self.codec, a["joints"][order], a["joints_vis"][order])
+        target, weight = self.codec.encode_tensors(a["joints"][order], a["joints_vis"][order])
         return feat, hm, target, weight
 
 
@@ -192,18 +177,9 @@ class OnlineBatches:
             views.append(make_view(pb, self.videos[pb.video], self.cache, self.codec, aug))
         images = torch.from_numpy(np.stack([v["images"] for v in views]))
         feat, hm = run_backbone(self.backbone, images, self.device)
-        target, weight = targets(self.codec, np.stack([v["joints"] for v in views]),
+        target, weight = self.codec.encode_tensors(np.stack([v["joints"] for v in views]),
                                  np.stack([v["joints_vis"] for v in views]))
         return torch.from_numpy(feat).float(), torch.from_numpy(hm).float(), target, weight
-
-
-def _log_csv(history: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=LOG_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in history:
-        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in LOG_COLUMNS})
-    return buf.getvalue()
 
 
 def _run_complete(directory: Path) -> bool:
@@ -252,22 +228,6 @@ class Trainer:
         group = p.runs[self.run_cfg.name].group
         stamp = stage_params(p, f"train_{group}", self.run_cfg.name)
         return Unit(self.out_dir, self.work_dir, make_fingerprint("train", stamp, inputs, config=config))
-
-    def _resumable_checkpoint(self, config: dict[str, Any]) -> dict[str, Any] | None:
-        """The work directory's checkpoint when it is of this configuration; an unreadable one is reported in
-        one line and the run starts over (it is rewritten after the first epoch)."""
-        path = self.checkpoint_path
-        if not path.exists():
-            return None
-        try:
-            ckpt = read_checkpoint(path, allow_pickle=True)  # our own file: RNG states need pickling
-            ok = isinstance(ckpt, dict) and ckpt.get("config") == config and all(
-                k in ckpt for k in ("model", "optimizer", "scheduler", "rng", "history", "epoch"))
-        except FasrnetError as exc:
-            if self.dist.is_main:
-                print(f"warning: {exc}; starting the run over", file=sys.stderr, flush=True)
-            return None
-        return ckpt if ok else None
 
     def _config(self) -> dict[str, Any]:
         """Everything that changes the result; a checkpoint of another configuration is not resumed."""
@@ -375,7 +335,7 @@ class Trainer:
         if reused is not None:
             return reused
         seed_everything(self.run_cfg.seed)  # python and numpy too: their states go into the checkpoint
-        head = build_head_for(self.params, self.run_cfg, self.channels).to(self.device)
+        head = build_head(self.params.model, self.channels, self.run_cfg.variant).to(self.device)
         optimizer = adam(head.parameters(), tp.lr, self.device)
         steps_per_epoch = -(-len(self.train_store) // tp.batch_size)  # every rank runs this many (epoch_batches)
         per_step = tp.lr_schedule == "cosine"
@@ -385,19 +345,13 @@ class Trainer:
         else:
             scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(tp.lr_steps),
                                                              gamma=tp.lr_factor)
-        history: list[dict[str, Any]] = []
-        start = 0
         state = unit.open(_run_complete) if main else "resume"
         if ddp:  # the other ranks read the work directory only once rank 0 has prepared it
             dist.barrier()
-        ckpt = self._resumable_checkpoint(config)
-        if ckpt is not None:
-            head.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            set_rng_state(ckpt["rng"])
-            history = ckpt["history"]
-            start = ckpt["epoch"]
+        loop = EpochLoop(self.run_cfg.name, tp.epochs, self.run_cfg.seed, config, self.checkpoint_path,
+                         self.work_dir / "train_log.csv", LOG_COLUMNS, writes=main, progress=self.progress,
+                         restart="starting the run over")
+        start, history = loop.resume(head, optimizer, scheduler)
         model: torch.nn.Module = head  # what the steps run; checkpoints always hold the bare head's weights
         if ddp:
             from torch.nn.parallel import DistributedDataParallel
@@ -405,13 +359,10 @@ class Trainer:
             # Same seed, so same initial weights everywhere; DDP broadcasts rank 0's anyway.
             model = DistributedDataParallel(head, device_ids=[self.device] if self.device.type == "cuda" else None)
         source = self._source()
-        n = len(source)
-        bs = tp.batch_size
-        for epoch in range(start, tp.epochs):
-            t0 = time.perf_counter()
+
+        def train_epoch(epoch: int, perm: np.ndarray) -> tuple[dict[str, Any], str]:
             model.train()
-            perm = np.random.default_rng([self.run_cfg.seed, epoch]).permutation(n)
-            batches = epoch_batches(perm, bs, self.dist.rank, self.dist.world_size)
+            batches = epoch_batches(perm, tp.batch_size, self.dist.rank, self.dist.world_size)
             total, count = 0.0, 0
             epoch_lr = optimizer.param_groups[0]["lr"]  # logged: the lr the epoch starts with
             bar = tqdm(batches, desc=f"train {self.run_cfg.name} epoch {epoch + 1}/{tp.epochs}", unit="batch",
@@ -432,32 +383,25 @@ class Trainer:
                 sums = torch.tensor([total, float(count)], dtype=torch.float64, device=self.device)
                 dist.all_reduce(sums)
                 total, count = float(sums[0]), int(sums[1])
-            lr = epoch_lr
             if not per_step:
                 scheduler.step()
             val = None
             if main and tp.val_every and ((epoch + 1) % tp.val_every == 0 or epoch + 1 == tp.epochs):
                 val = self._val(head)
-            history.append({"epoch": epoch + 1, "lr": lr, "loss": total / max(count, 1),
-                            "val_map": None if val is None else round(val, 6)})
-            seconds = time.perf_counter() - t0  # printed, never stored: outputs stay byte-identical
-            if main:
-                save_torch(self.checkpoint_path, {
-                    "epoch": epoch + 1, "config": config, "model": head.state_dict(),
-                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state(),
-                    "history": history,
-                })
-                write_text(self.work_dir / "train_log.csv", _log_csv(history))
-            if ddp:  # the other ranks wait here for rank 0's validation and checkpoint, and learn its val mAP
-                shared = [history[-1]["val_map"]]
-                dist.broadcast_object_list(shared, src=0)
-                history[-1]["val_map"] = shared[0]
-                dist.barrier()
-            if self.progress:
-                print(f"{self.run_cfg.name}: epoch {epoch + 1}/{tp.epochs} loss {history[-1]['loss']:.4e}"
-                      + ("" if val is None else f" val mAP {val:.2f}") + f" ({seconds:.1f} s)", flush=True)
-            if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < tp.epochs:
-                return {"stopped_at": epoch + 1, "history": history, **({"rank": self.dist.rank} if ddp else {})}
+            row = {"lr": epoch_lr, "loss": total / max(count, 1), "val_map": None if val is None else round(val, 6)}
+            return row, "" if val is None else f" val mAP {val:.2f}"
+
+        def share(history: list[dict[str, Any]]) -> None:
+            # the other ranks wait here for rank 0's validation and checkpoint, and learn its val mAP
+            shared = [history[-1]["val_map"]]
+            dist.broadcast_object_list(shared, src=0)
+            history[-1]["val_map"] = shared[0]
+            dist.barrier()
+
+        history, stopped = loop.run(head, optimizer, scheduler, len(source), train_epoch, start, history,
+                                    stop_after_epoch, share if ddp else None)
+        if stopped is not None:
+            return {"stopped_at": stopped, "history": history, **({"rank": self.dist.rank} if ddp else {})}
         summary = {"run": self.run_cfg.name, "epochs": tp.epochs, "history": history, "state": state}
         if main:
             self._write_final(head, config, history)
@@ -472,7 +416,7 @@ class Trainer:
         save_torch(self.work_dir / "head.pt", {
             "run": asdict(self.run_cfg), "channels": self.channels, "config": config, "model": head.state_dict(),
         })
-        write_text(self.work_dir / "train_log.csv", _log_csv(history))
+        write_text(self.work_dir / "train_log.csv", log_csv(history, LOG_COLUMNS))
         write_json(self.work_dir / "run.json", {
             **asdict(self.run_cfg),
             "backbone": f"HRNet-W{self.params.model.backbone_width}"

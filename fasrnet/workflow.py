@@ -20,9 +20,9 @@ import yaml
 
 from fasrnet.codedeps import command_code
 from fasrnet.io import write_text
-from fasrnet.params import Params
+from fasrnet.params import RUN_GROUPS, Params
 from fasrnet.record import STAMP_DIR, stamp_path, stamp_text
-from fasrnet.stages import DVC_ITEM, RUN_GROUPS, _expand, instances, items, snakemake_rules, templates
+from fasrnet.stages import DVC_ITEM, expand_each, instances, items, snakemake_rules, templates
 
 __all__ = ["STAMP_DIR", "after_snakemake", "check_dvc_yaml", "dvc_commit", "dvc_yaml", "render_dvc_yaml",
            "snakemake_stages", "stamp_path", "write_dvc_yaml", "write_stamps"]
@@ -49,7 +49,7 @@ def dvc_yaml(params: Params) -> dict[str, Any]:
             continue  # DVC refuses an empty foreach: a run group without runs has no stage
         conv = lambda s: _dvc_text(s, t.over)  # noqa: E731
         body: dict[str, Any] = {"cmd": t.cmd.replace("{run}", DVC_ITEM).replace("{dataset}", DVC_ITEM)}
-        deps = [conv(d) for d in _expand(t.deps, params)] + list(command_code(t.cmd))
+        deps = [conv(d) for d in expand_each(t.deps, params)] + list(command_code(t.cmd))
         if deps:
             body["deps"] = deps
         if t.params:

@@ -309,6 +309,11 @@ class HeatmapCodec:
         """Joints of N crops ``(N, J, 2)`` → (targets (N, J, h, w), weights (N, J)); see :func:`encode_batch`."""
         return encode_batch(joints, visible, self.heatmap_wh, self.heatmap_sigma, self.stride, self.subpixel)
 
+    def encode_tensors(self, joints: np.ndarray, visible: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`encode_batch` as CPU tensors: the training targets of head training and backbone pretraining."""
+        t, w = self.encode_batch(np.asarray(joints), np.asarray(visible))
+        return torch.from_numpy(t), torch.from_numpy(w)
+
     def decode(self, heatmaps: Any) -> tuple[np.ndarray, np.ndarray]:
         """(N, J, h, w) → (heatmap coords (N, J, 2), maxvals (N, J))."""
         return decode(heatmaps, self.shift)

@@ -35,9 +35,9 @@ leaves its BatchNorm in train mode; with a feature cache we cannot, and do not).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
@@ -55,7 +55,7 @@ from fasrnet.models.hrnet import HRNet
 from fasrnet.models.semantic import COMBINE_CHANNELS, SemanticRefinement
 
 if TYPE_CHECKING:
-    from fasrnet.params import Params
+    from fasrnet.params import ModelParams
 
 NUM_JOINTS = NUM_KEYPOINTS  # the head's heatmap channels: the 17 PoseTrack18 slots
 
@@ -246,17 +246,22 @@ class FaSRnet(nn.Module):
         return out
 
 
-def build_head(params: Params, channels: int | None = None) -> FaSRnetHead:
-    """The head that ``params.model`` describes (``channels`` defaults to ``model.backbone_width``)."""
-    m = params.model
+def build_head(model: ModelParams | Mapping[str, Any], channels: int | None = None, variant: str | None = None,
+               dcn_backend: DCNBackend | None = None) -> FaSRnetHead:
+    """The one way the pipeline builds a head: the architecture ``model`` describes — ``params.model``, or the
+    ``config.model`` dict a head checkpoint stores (one written before ``srm_width``/``residual`` existed gets the
+    paper's head) — with ``channels`` feature channels (default ``backbone_width``), ``variant`` (a run's; default
+    the model's) and ``dcn_backend`` (default the model's; the backends are numerically equivalent, so a
+    checkpoint's head may run on another)."""
+    m = model if isinstance(model, Mapping) else model.model_dump()
     return FaSRnetHead(
-        channels if channels is not None else m.backbone_width,
-        variant=m.variant,
-        srm_dilations=tuple(m.srm_dilations),
-        offset_conv=m.offset_conv,
-        init_std=m.init_std,
-        dcn_backend=m.dcn_backend,
-        srm_width=m.srm_width,
-        residual=m.residual,
+        int(channels if channels is not None else m["backbone_width"]),
+        variant=variant if variant is not None else m["variant"],
+        srm_dilations=tuple(m["srm_dilations"]),
+        offset_conv=m["offset_conv"],
+        init_std=m["init_std"],
+        dcn_backend=dcn_backend if dcn_backend is not None else m["dcn_backend"],
+        srm_width=m.get("srm_width", COMBINE_CHANNELS),
+        residual=m.get("residual", False),
     )
 

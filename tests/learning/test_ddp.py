@@ -20,7 +20,9 @@ from fasrnet.models.fasrnet import NUM_JOINTS
 from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import Params, load_params
 from fasrnet.resume import work_dir_for
-from fasrnet.train import DistEnv, RunConfig, Trainer, build_head_for, epoch_batches, resolve_run
+from fasrnet.models.fasrnet import build_head
+from fasrnet.runs import RunConfig, resolve_run
+from fasrnet.train import DistEnv, Trainer, epoch_batches
 
 
 def _log(path):
@@ -76,7 +78,7 @@ def _rank_items(rank):
 def _head():
     torch.manual_seed(0)  # as the trainer seeds before building: every rank starts from the same weights
     run = RunConfig("grad", "syn17", DEFAULT.model.variant, DEFAULT.loss.alpha, 0)
-    return build_head_for(DEFAULT, run, CHANNELS)
+    return build_head(DEFAULT.model, CHANNELS, run.variant)
 
 
 def _gradients(model, head, items, batchnorm):
@@ -164,7 +166,8 @@ UNINTERRUPTED_AND_STOPPED = f"""
 import sys
 import torch.distributed as dist
 from fasrnet.params import load_params
-from fasrnet.train import Trainer, resolve_run
+from fasrnet.runs import resolve_run
+from fasrnet.train import Trainer
 params = load_params("params.yaml", {SHORT!r})
 run = resolve_run(params, "main_syn17")
 dist.init_process_group("gloo")  # one group for both runs: a Trainer joins a group it finds and leaves it up

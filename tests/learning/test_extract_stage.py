@@ -67,7 +67,9 @@ def _other_backbone(params):
 def test_another_backbone_re_extracts_and_train_starts_over(workspace, tmp_path, monkeypatch):
     import shutil
 
-    from fasrnet.train import Trainer, resolve_run
+    from fasrnet.runs import resolve_run
+
+    from fasrnet.train import Trainer
 
     for sub in ("data/raw", "data/crops", "models/backbone"):
         (tmp_path / sub).parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,8 @@ from fasrnet.cli import main
 from fasrnet.params import load_params
 from fasrnet.resume import read_fingerprint, work_dir_for
 from fasrnet.runs import canonical_runs
-from fasrnet.train import Trainer, resolve_run, reuse_key
+from fasrnet.runs import resolve_run
+from fasrnet.train import Trainer, reuse_key
 
 from conftest import write_params
 
@@ -149,7 +150,8 @@ def test_unreadable_equivalent_output_is_reported_and_the_run_trains(dup_ws, tmp
 DDP_SCRIPT = """
 import torch.distributed as dist
 from fasrnet.params import load_params
-from fasrnet.train import Trainer, resolve_run
+from fasrnet.runs import resolve_run
+from fasrnet.train import Trainer
 params = load_params("params.yaml", ["train.epochs=1"])
 dist.init_process_group("gloo")
 first = Trainer(params, resolve_run(params, "alpha_04"), progress=False).run()

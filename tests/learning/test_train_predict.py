@@ -18,7 +18,8 @@ from fasrnet.data.posetrack import read_video
 from fasrnet.evaluate import evaluate_dirs
 from fasrnet.params import load_params
 from fasrnet.resume import work_dir_for
-from fasrnet.train import Trainer, resolve_run
+from fasrnet.runs import resolve_run
+from fasrnet.train import Trainer
 
 
 def _weights(path):

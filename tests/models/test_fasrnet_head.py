@@ -1,6 +1,8 @@
 """FaSRnet head: every variant's shapes and one training step, parameter counts at W48 (docs/model.md, §11),
 gradients, determinism, initialisation, and the deformable convolution's layout and backends."""
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -208,7 +210,7 @@ def test_offset_conv_fix_keeps_shapes_at_every_dilation_and_odd_sizes(offset_con
 
 def test_build_head_reads_params_and_backend_switch_applies_everywhere():
     params = Params(model=ModelParams(backbone_width=6, variant="smd", dcn_backend="torchvision"))
-    head = build_head(params)
+    head = build_head(params.model)
     assert head.channels == 6 and head.spec.name == "smd"
     dcns = [m for m in head.modules() if isinstance(m, ModulatedDeformConv)]
     assert dcns and all(m.backend == "torchvision" for m in dcns)
@@ -249,5 +251,28 @@ def test_residual_head_starts_as_the_backbone_and_the_papers_head_does_not(varia
 
 def test_build_head_reads_srm_width_and_residual():
     params = Params(model=ModelParams(backbone_width=C, srm_width=8, residual=True))
-    head = build_head(params)
+    head = build_head(params.model)
     assert head.srm is not None and head.srm.width == 8 and head.srm.residual and head.residual
+
+
+def test_the_params_variant_names_are_the_models_variants():
+    from typing import get_args
+
+    from fasrnet.params import ABLATION_VARIANTS, VariantName
+
+    assert get_args(VariantName) == tuple(VARIANTS)
+    assert ABLATION_VARIANTS == tuple(v for v in VARIANTS if v != "fasrnet")
+
+
+def test_build_head_from_a_checkpoints_model_dict_is_the_same_head():
+    # fasrnet predict rebuilds a trained head from the dict its checkpoint stores: same modules, same weights
+    params = Params(model=ModelParams(backbone_width=6, srm_width=8, residual=True))
+    torch.manual_seed(0)
+    a = build_head(params.model, variant="smd")
+    torch.manual_seed(0)
+    b = build_head(params.model.model_dump(mode="json"), variant="smd", dcn_backend="torchvision")
+    assert re.sub(r"backend=\w+", "", repr(a)) == re.sub(r"backend=\w+", "", repr(b))
+    assert {m.backend for m in b.modules() if isinstance(m, ModulatedDeformConv)} == {"torchvision"}
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    old = {k: v for k, v in params.model.model_dump(mode="json").items() if k not in ("srm_width", "residual")}
+    assert build_head(old).srm.width == 64 and not build_head(old).residual  # a head from before the keys: the paper's

@@ -259,7 +259,7 @@ def test_full_run_falls_back_when_main_alpha_differs(tmp_path):
 
 
 def test_resolve_matches_train_resolve_run():
-    from fasrnet.train import resolve_run
+    from fasrnet.runs import resolve_run
 
     params = Params.model_validate({"loss": {"alpha": 0.3}, "train": {"seed": 2}})
     for name in params.runs:
