@@ -83,8 +83,7 @@ def cli_download(args: argparse.Namespace, params: Any, log: Log = log_to_stderr
         weights_dir=Path(args.weights_dir or p.weights_dir),
         mirror=p.mirror,
         link=p.link and not args.copy,
-        opts=FetchOptions(retries=p.retries, backoff_s=p.backoff_s, backoff_max_s=p.backoff_max_s,
-                          timeout_s=p.timeout_s),
+        opts=FetchOptions.from_params(p),
     )
 
     if args.verify_only:

@@ -17,25 +17,37 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fasrnet import __version__
 from fasrnet.data.download.base import DownloadError, Log, log_to_stderr
+from fasrnet.params import DownloadParams
 
 PART_SUFFIX = ".part"
 #: HTTP statuses that no retry will fix.
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 406, 410, 411, 451})
 
 
+def _param_default(name: str) -> Any:
+    """The default of ``download.<name>``, defined once in :class:`~fasrnet.params.DownloadParams`."""
+    return DownloadParams.model_fields[name].get_default(call_default_factory=True)
+
+
 @dataclass
 class FetchOptions:
-    """Retry and transfer settings (``download.*`` in params.yaml)."""
+    """Retry and transfer settings: the first four are ``download.*`` in params.yaml (their defaults too)."""
 
-    retries: int = 5
-    backoff_s: float = 2.0
-    backoff_max_s: float = 60.0
-    timeout_s: float = 60.0
+    retries: int = _param_default("retries")
+    backoff_s: float = _param_default("backoff_s")
+    backoff_max_s: float = _param_default("backoff_max_s")
+    timeout_s: float = _param_default("timeout_s")
     chunk_bytes: int = 1 << 20
     progress: bool | None = None  # None: a bar only on a terminal (tqdm's rule)
+
+    @classmethod
+    def from_params(cls, p: DownloadParams) -> FetchOptions:
+        """The options of the ``download`` section (transfer sizes and the bar keep their defaults)."""
+        return cls(retries=p.retries, backoff_s=p.backoff_s, backoff_max_s=p.backoff_max_s, timeout_s=p.timeout_s)
 
 
 class _Transient(Exception):
