@@ -171,7 +171,7 @@ def adopt_checkpoint(params: Params) -> str:
     """``backbone.source: checkpoint``: take the first of ``download.weights`` from ``download.weights_dir``
     (any accepted layout), check that it loads strictly into HRNet-W``model.backbone_width``, and write it in
     the official key layout to ``backbone.checkpoint`` (the file every later stage reads)."""
-    from fasrnet.data.download import load_manifest
+    from fasrnet.data.download.manifest import load_manifest
     from fasrnet.models.hrnet import load_state_into, normalize_state_dict
 
     if not params.download.weights:

@@ -88,7 +88,7 @@ def _add_annotations(sub: argparse._SubParsersAction) -> None:
 
 
 def _download(args: argparse.Namespace, params: Params) -> int:
-    from fasrnet.data.download import cli_download
+    from fasrnet.data.download.command import cli_download
 
     return cli_download(args, params)
 

@@ -89,7 +89,7 @@ class DataParams(Section):
 
 
 class DownloadParams(Section):
-    """``fasrnet download``: where fetched files go and how transfers retry (``fasrnet/data/download.py``).
+    """``fasrnet download``: where fetched files go and how transfers retry (``fasrnet/data/download/``).
 
     URLs may carry tokens: prefer the ``FASRNET_MIRROR_<NAME>`` / ``FASRNET_<GROUP>_MIRROR`` environment
     variables to ``mirror`` (a base URL for every artefact; ``{file}`` in it is replaced by the file name).

@@ -40,13 +40,14 @@ def test_every_stage_runs_the_cli_its_record_and_its_package_data(code):
     for name, files in code.items():
         assert {"fasrnet/__init__.py", "fasrnet/cli.py", "fasrnet/record.py", "fasrnet/params.py"} <= files, name
     assert "fasrnet/tables/literature.yaml" in code["tables"]  # named by a string literal in tables/build.py
-    assert "fasrnet/data/manifest.json" in code["backbone"]  # download.py's, through `backbone` → `download`
+    # named in data/download/manifest.py, through `backbone` → `download`
+    assert "fasrnet/data/download/manifest.json" in code["backbone"]
 
 
 def test_dispatching_stages_include_what_they_dispatch_to(code):
     # acquire runs `synthesize` or `download` through main_with; backbone `pretrain-backbone` or `download`
-    assert {"fasrnet/data/synthetic.py", "fasrnet/data/download.py"} <= code["acquire"]
-    assert {"fasrnet/backbone.py", "fasrnet/data/download.py"} <= code["backbone"]
+    assert {"fasrnet/data/synthetic.py", "fasrnet/data/download/command.py"} <= code["acquire"]
+    assert {"fasrnet/backbone.py", "fasrnet/data/download/manifest.py"} <= code["backbone"]
     assert handlers()["acquire"] == "_acquire" and handlers()["pretrain-backbone"] == "_pretrain_backbone"
 
 

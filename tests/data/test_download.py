@@ -592,3 +592,11 @@ def test_cli_without_a_url_explains_how_to_supply_one(tmp_path, capsys, monkeypa
 def test_cli_embedded_default_has_nothing_to_download(tmp_path, capsys):
     assert main(["--params", _params_file(tmp_path), "download"]) == 0
     assert "nothing to download" in capsys.readouterr().err
+
+
+def test_fetch_options_default_to_the_download_params():
+    from fasrnet.params import DownloadParams
+
+    assert FetchOptions() == FetchOptions.from_params(DownloadParams())
+    p = DownloadParams(retries=1, backoff_s=0.5, backoff_max_s=1.0, timeout_s=3.0)
+    assert FetchOptions.from_params(p) == FetchOptions(retries=1, backoff_s=0.5, backoff_max_s=1.0, timeout_s=3.0)

@@ -1,0 +1,158 @@
+"""``fasrnet download``: the handler the CLI calls (its arguments are defined in ``fasrnet.cli``), ``--list``,
+``--verify-only`` and the layout report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from fasrnet.data.download.adopt import adopt_tree, find_tree
+from fasrnet.data.download.base import DownloadError, LayoutError, Log, log_to_stderr
+from fasrnet.data.download.layout import verify_layout
+from fasrnet.data.download.manifest import KINDS, Manifest, load_manifest
+from fasrnet.data.download.orchestration import Plan, acquire, select_artefacts
+from fasrnet.data.download.transfer import FetchOptions
+from fasrnet.errors import FasrnetError
+
+
+def _split_list(values: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for v in values or []:
+        out.extend(x.strip() for x in v.split(",") if x.strip())
+    return out
+
+
+def _parse_expect(values: list[str] | None) -> dict[str, int] | None:
+    items = _split_list(values)
+    if not items:
+        return None
+    expect = {}
+    for item in items:
+        split, sep, count = item.partition("=")
+        if not sep or not count.strip().isdigit():
+            raise FasrnetError(f"--expect {item!r}: expected SPLIT=COUNT, e.g. val=170")
+        expect[split.strip()] = int(count)
+    return expect
+
+
+def _list_manifest(manifest: Manifest) -> None:
+    print(f"{'artefact':34} {'kind':8} {'dataset':12} {'url':9} {'size':8} {'hash':7} note")
+    for a in manifest.artefacts:
+        files = a.files
+        url = ("parts" if a.multipart else "recorded") if all(f.url for f in files) else "none"
+        size = "known" if all(f.size is not None for f in files) else "unknown"
+        h = ("sha256" if all(f.sha256 for f in files) else
+             "prefix" if all(f.sha256 or f.sha256_prefix for f in files) else "unknown")
+        flag = "" if a.default else " (not fetched by default)"
+        print(f"{a.name:34} {a.kind:8} {a.dataset or '-':12} {url:9} {size:8} {h:7} {a.status}{flag}")
+    print("\nurl: 'none' means no direct URL is recorded; supply one with FASRNET_MIRROR_<NAME> or use --from DIR.")
+
+
+def _expected_for(manifest: Manifest, dataset: str,
+                  override: dict[str, int] | None) -> tuple[dict[str, int], dict[str, str]]:
+    if override is not None:
+        return override, {}
+    info = manifest.datasets.get(dataset)
+    return (dict(info.expected_videos), dict(info.expected_videos_source)) if info else ({}, {})
+
+
+def cli_download(args: argparse.Namespace, params: Any, log: Log = log_to_stderr) -> int:
+    """``fasrnet download`` (its arguments: ``fasrnet.cli``)."""
+    p = params.download
+    manifest = load_manifest(args.manifest)
+    if args.list:
+        _list_manifest(manifest)
+        return 0
+    what = _split_list(args.what) or list(p.what)
+    bad = [w for w in what if w not in KINDS]
+    if bad:
+        raise FasrnetError(f"--what: unknown kind(s) {', '.join(bad)}; choose from {','.join(KINDS)}")
+    datasets = _split_list(args.dataset) or list(params.data.datasets)
+    known = set(manifest.datasets) | {a.dataset for a in manifest.artefacts if a.dataset}
+    if args.from_dir is None and not args.verify_only:
+        unknown = [d for d in datasets if d not in known]
+        if args.dataset and unknown:
+            raise FasrnetError(f"--dataset: nothing to download for {', '.join(unknown)} "
+                               f"(known: {', '.join(sorted(known))})")
+        datasets = [d for d in datasets if d in known]
+    expect = _parse_expect(args.expect)
+    plan = Plan(
+        dest=Path(args.dest or params.data.root),
+        cache_dir=Path(args.cache_dir or p.cache_dir),
+        weights_dir=Path(args.weights_dir or p.weights_dir),
+        mirror=p.mirror,
+        link=p.link and not args.copy,
+        opts=FetchOptions.from_params(p),
+    )
+
+    if args.verify_only:
+        return _report_layouts(manifest, datasets, plan, expect, log)
+
+    if not datasets and not args.artefact and not args.what:
+        log("nothing to download: data.datasets lists only synthetic sets (`fasrnet synthesize` makes them); "
+            "pass --dataset posetrack18, --artefact NAME or --what weights")
+        return 0
+    arts = select_artefacts(manifest, [d for d in datasets if d in known], what, p.weights, p.boxes_source,
+                            _split_list(args.artefact))
+
+    failures: list[str] = []
+    from_dir = Path(args.from_dir) if args.from_dir else None
+    if from_dir is not None:
+        if not from_dir.is_dir():
+            raise FasrnetError(f"--from {from_dir}: no such directory")
+        adopted: dict[str, list[str]] = {}
+        for dataset in datasets:
+            tree = find_tree(from_dir, dataset, single=len(datasets) == 1)
+            if tree is not None:
+                adopted[dataset] = adopt_tree(tree, plan.dest / dataset, plan.link, log)
+            else:
+                log(f"{dataset}: no extracted tree (annotations/, images/) in {from_dir}/{dataset}"
+                    + ("" if len(datasets) > 1 else f" or {from_dir}")
+                    + ("; with several datasets DIR needs one folder per dataset, or pass --dataset"
+                       if len(datasets) > 1 else ""))
+        skipped = []
+        for art in arts:
+            entries = adopted.get(art.dataset or "", [])
+            if art.kind in ("images", "labels") and art.archive and {"images", "annotations"} & set(entries):
+                continue  # the extracted tree was adopted instead of the archive
+            try:
+                if not acquire(art, plan, from_dir, log):
+                    skipped.append(art.name)
+            except FasrnetError as exc:
+                failures.append(str(exc))
+        if skipped:
+            log(f"not in {from_dir} (skipped): {', '.join(skipped)}")
+        layout_sets = datasets if {"images", "labels"} & set(what) else []
+    else:
+        for art in arts:
+            try:
+                acquire(art, plan, None, log)
+            except FasrnetError as exc:
+                failures.append(str(exc))
+        layout_sets = [d for d in datasets if {"images", "labels"} <= set(what) and not args.artefact]
+    if layout_sets and (from_dir is not None or not failures):  # after failed downloads the check is noise
+        try:
+            _report_layouts(manifest, layout_sets, plan, expect, log)
+        except LayoutError as exc:
+            failures.append(str(exc))
+    if failures:
+        raise DownloadError("\n".join(failures))
+    return 0
+
+
+def _report_layouts(manifest: Manifest, datasets: list[str], plan: Plan, expect: dict[str, int] | None,
+                    log: Log) -> int:
+    problems = []
+    for dataset in datasets:
+        expected, sources = _expected_for(manifest, dataset, expect)
+        report = verify_layout(plan.dest / dataset, expected, sources)
+        counts = ", ".join(f"{k} {v}" for k, v in report.videos.items()) or "none"
+        log(f"{dataset}: videos per split: {counts}; {report.frames} frames listed")
+        for note in report.notes:
+            log(f"{dataset}: note: {note}")
+        problems += [f"{dataset}: {line}" for line in report.problems]
+    if problems:
+        raise LayoutError(f"{len(problems)} problem(s) in the dataset layout:\n" + "\n".join(problems))
+    log("layout OK: " + ", ".join(datasets))
+    return 0
