@@ -551,7 +551,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _tables(args: argparse.Namespace, params: Params) -> int:
-    from fasrnet.tables.build import missing_inputs, run_tables
+    from fasrnet.tables import missing_inputs, run_tables
 
     if not args.strict:
         for path in missing_inputs(params):

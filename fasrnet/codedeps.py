@@ -7,7 +7,7 @@ registrars), and inside the handlers it dispatches to with ``main_with(…, ["<s
 found contributes its import closure: every ``import``/``from … import`` of a ``fasrnet`` module anywhere in its
 file (a lazy import inside a function counts: it runs when the function does; an ``if TYPE_CHECKING:`` block does
 not), the packages' ``__init__.py`` on the way, and package data files the module names by a string literal
-(``"literature.yaml"`` beside ``tables/build.py``).
+(``"literature.yaml"`` beside ``tables/literature.py``).
 
 Everything is read from the source with :mod:`ast`; nothing is imported, so the registry stays cheap and
 torch-free. Both wirings take the result as dependencies (docs/workflow.md): editing ``fasrnet/models/loss.py``

@@ -39,7 +39,7 @@ def test_torch_free_stages_do_not_depend_on_the_models(code):
 def test_every_stage_runs_the_cli_its_record_and_its_package_data(code):
     for name, files in code.items():
         assert {"fasrnet/__init__.py", "fasrnet/cli.py", "fasrnet/record.py", "fasrnet/params.py"} <= files, name
-    assert "fasrnet/tables/literature.yaml" in code["tables"]  # named by a string literal in tables/build.py
+    assert "fasrnet/tables/literature.yaml" in code["tables"]  # named by a string literal in tables/literature.py
     # named in data/download/manifest.py, through `backbone` → `download`
     assert "fasrnet/data/download/manifest.json" in code["backbone"]
 
@@ -62,10 +62,10 @@ def test_imports_inside_functions_count_and_type_checking_ones_do_not():
     tree = ast.parse("from __future__ import annotations\n"
                      "from typing import TYPE_CHECKING\n"
                      "if TYPE_CHECKING:\n    from fasrnet.train import Trainer\n"
-                     "def f():\n    from fasrnet.codecs import heatmap\n    import fasrnet.tables.build\n"
+                     "def f():\n    from fasrnet.codecs import heatmap\n    import fasrnet.tables.document\n"
                      "from . import paths\n")
     assert imported_modules(tree, "fasrnet.predict") == {
-        "fasrnet", "fasrnet.codecs", "fasrnet.codecs.heatmap", "fasrnet.tables", "fasrnet.tables.build",
+        "fasrnet", "fasrnet.codecs", "fasrnet.codecs.heatmap", "fasrnet.tables", "fasrnet.tables.document",
         "fasrnet.paths"}
 
 

@@ -29,7 +29,6 @@ import yaml
 from fasrnet import paths
 from fasrnet.io import write_text
 from fasrnet.params import RUN_GROUPS, Params
-from fasrnet.tables.build import TABLES_FILE
 
 #: The HTML page of the tables, inside the figures directory (the tables stage's directory output).
 TABLES_PAGE = "tables.html"
@@ -120,7 +119,7 @@ def _text(token_cls: Any, content: str) -> Any:
     return t
 
 
-def tables_html(markdown: str, source_dir: str | Path = TABLES_FILE.parent,
+def tables_html(markdown: str, source_dir: str | Path = paths.TABLES_FILE.parent,
                 page_dir: str | Path = paths.FIGURES) -> str:
     """``results/tables.md`` (its text) as one standalone HTML page: no scripts, no external resources, no
     timestamp (the same tables give the same bytes). Relative links are rebased from ``source_dir`` (the markdown
@@ -142,7 +141,7 @@ def tables_html(markdown: str, source_dir: str | Path = TABLES_FILE.parent,
             f"<title>{escape(title)}</title>\n<style>\n{_CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n")
 
 
-def write_tables_html(markdown: str, tables_file: str | Path = TABLES_FILE,
+def write_tables_html(markdown: str, tables_file: str | Path = paths.TABLES_FILE,
                       figures_dir: str | Path = paths.FIGURES) -> Path:
     """Write :func:`tables_html` of ``markdown`` (the text of ``tables_file``) as ``figures_dir/tables.html``."""
     page = Path(figures_dir) / TABLES_PAGE
@@ -170,7 +169,7 @@ def _sections(markdown: str) -> list[str]:
 
 
 def tables_caption(root: str | Path = ".") -> str:
-    tables = Path(root) / TABLES_FILE
+    tables = Path(root) / paths.TABLES_FILE
     text = tables.read_text(encoding="utf-8") if tables.is_file() else ""
     caption = ("**Tables.** ``results/tables.md`` as a web page: the paper's Tables 1–10 with our measured rows "
                "beside the quoted ones (Δ = measured − paper), written by ``fasrnet tables`` from the metrics of "
@@ -240,7 +239,7 @@ def stale_stages(params: Params, root: str | Path = ".") -> list[str]:
     from fasrnet.stages import instances
     from fasrnet.record import stamp_path
 
-    tables = Path(root) / TABLES_FILE
+    tables = Path(root) / paths.TABLES_FILE
     if not tables.is_file():
         return []
     written = tables.stat().st_mtime
@@ -254,7 +253,7 @@ def stale_stages(params: Params, root: str | Path = ".") -> list[str]:
 
 def report_context(params: Params, root: str | Path = ".") -> dict[str, Any]:
     """What ``workflow/report/*.rst`` show: plain strings, lists and dicts."""
-    from fasrnet.tables.build import head_label
+    from fasrnet.tables.document import head_label
 
     runs = {group: list(params.runs.group(group)) for group in RUN_GROUPS}
     stale = stale_stages(params, root)

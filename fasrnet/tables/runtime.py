@@ -22,7 +22,7 @@ from fasrnet import paths
 from fasrnet.errors import FasrnetError
 from fasrnet.io import write_json, write_text
 from fasrnet.stages import RUN_GROUPS, benchmark_path, templates
-from fasrnet.tables.build import md_table
+from fasrnet.tables.markdown import md_table
 
 BENCHMARKS_DIR = paths.BENCHMARKS_DIR
 RUNTIME_FILE = paths.RUNTIME_FILE

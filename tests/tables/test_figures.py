@@ -11,8 +11,9 @@ import pytest
 from fasrnet.data import synthetic
 from fasrnet.data.posetrack import Person, Video, read_video, write_video
 from fasrnet.params import Params, validate_params
-from fasrnet.tables.build import Builder
-from fasrnet.tables.figures import FIGURE_NAMES, _candidates, make_figures, pckh, select_panels
+from fasrnet.tables.figures import FIGURE_NAMES, make_figures
+from fasrnet.tables.inputs import read_inputs
+from fasrnet.tables.qualitative import candidates, pckh, select_panels
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_tables import write_fake_results  # noqa: E402
@@ -75,8 +76,8 @@ def test_four_figures_written_and_deterministic(results, tmp_path):
 
 def test_qualitative_panels_are_degraded_frames(results):
     params, root = results
-    b = Builder(params, root)
-    cands = [_candidates(b, ds, f"main_{ds}") for ds in ("syn17", "syn18")]
+    inputs = read_inputs(params, root)
+    cands = [candidates(inputs, ds, f"main_{ds}") for ds in ("syn17", "syn18")]
     assert all(cands), "every dataset has degraded labeled val frames with both predictions"
     kinds = ("motion_blur", "defocus", "occlusion")
     panels = select_panels(cands, 4)

@@ -16,7 +16,8 @@ from jinja2 import Environment
 from fasrnet.params import Params, validate_params
 from fasrnet.stages import instances
 from fasrnet.tables import report
-from fasrnet.tables.build import build_tables, run_tables
+from fasrnet.tables.command import run_tables
+from fasrnet.tables.document import build_tables
 from fasrnet.tables.figures import FIGURE_NAMES, FIGURES
 from fasrnet.workflow import stamp_path, write_stamps
 

@@ -11,16 +11,11 @@ import pytest
 from fasrnet.cli import main
 from fasrnet.io import write_json, write_text
 from fasrnet.params import Params
-from fasrnet.tables.build import (
-    COLUMNS,
-    METRIC_KEYS,
-    build_tables,
-    implied_map,
-    load_literature,
-    missing_inputs,
-    resolve,
-    summary_metrics,
-)
+from fasrnet.tables.document import build_tables
+from fasrnet.tables.inputs import COLUMNS, METRIC_KEYS, missing_inputs, resolve
+from fasrnet.tables.literature import load_literature
+from fasrnet.tables.rows import implied_map
+from fasrnet.tables.summary import summary_metrics
 
 PAPER = Path(__file__).resolve().parents[2].parent / "shared" / "paper" / "fasrnet-paper.md"
 
@@ -335,12 +330,12 @@ def test_footnotes_unique_and_computed_when_not_in_the_file(built, tmp_path, mon
     refs = re.findall(r"\[\^(\d+)\]:", text)
     assert refs == [str(i) for i in range(1, len(refs) + 1)] and len(refs) >= 2
     assert all(re.search(r"\[\^" + n + r"\](?!:)", text) for n in refs)  # every footnote is referenced
-    import fasrnet.tables.build as build
+    import fasrnet.tables.inputs as inputs
 
     lit = load_literature()
     for row in lit["tables"]["table6"]["rows"]:
         row.pop("notes", None)
-    monkeypatch.setattr(build, "load_literature", lambda: lit)
+    monkeypatch.setattr(inputs, "load_literature", lambda: lit)
     t6 = _section(build_tables(Params(), root), "## Table 6.")
     assert "FaSRnet (Baseline), mAP: the 15-joint mean of the printed columns is 82.0330, not the printed 80.0330" \
         in t6
