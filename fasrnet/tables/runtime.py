@@ -21,7 +21,8 @@ from typing import Any
 from fasrnet import paths
 from fasrnet.errors import FasrnetError
 from fasrnet.io import write_json, write_text
-from fasrnet.stages import RUN_GROUPS, benchmark_path, templates
+from fasrnet.params import RUN_GROUPS
+from fasrnet.stages import benchmark_path, templates
 from fasrnet.tables.markdown import md_table
 
 BENCHMARKS_DIR = paths.BENCHMARKS_DIR
