@@ -14,7 +14,6 @@ the ratios compare within one run (docs/synthetic.md, "What the wall time is mad
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from collections.abc import Callable
 
@@ -23,16 +22,9 @@ import torch.nn.functional as F
 
 from fasrnet.models.alignment import deform_conv2d_grid_sample
 from fasrnet.models.fasrnet import VARIANTS, FaSRnetHead
+from profile_head_step import cpu_name  # a sibling script: benchmarks/ is on sys.path when run as one
 
 J = 17
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def fwd_bwd_ms(fn: Callable[[], torch.Tensor], steps: int) -> float:
