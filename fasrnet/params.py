@@ -151,7 +151,7 @@ class SynthDetectionParams(Section):
 
 
 class SynthesizeParams(Section):
-    """Synthetic PoseTrack-format data (the embedded default's stand-in for PoseTrack; ``fasrnet/data/synthetic.py``).
+    """Synthetic PoseTrack-format data (the embedded default's stand-in for PoseTrack; ``fasrnet/data/synthetic/``).
 
     ``degraded_fraction`` is the approximate share of person-frames hit by a degradation episode (motion blur,
     defocus or occlusion, on one person or on the whole frame) lasting 1..``episode_max_frames`` frames, with a

@@ -46,7 +46,8 @@ def test_every_stage_runs_the_cli_its_record_and_its_package_data(code):
 
 def test_dispatching_stages_include_what_they_dispatch_to(code):
     # acquire runs `synthesize` or `download` through main_with; backbone `pretrain-backbone` or `download`
-    assert {"fasrnet/data/synthetic.py", "fasrnet/data/download/command.py"} <= code["acquire"]
+    assert {"fasrnet/data/synthetic/__init__.py", "fasrnet/data/synthetic/render.py",
+            "fasrnet/data/download/command.py"} <= code["acquire"]
     assert {"fasrnet/backbone.py", "fasrnet/data/download/manifest.py"} <= code["backbone"]
     assert handlers()["acquire"] == "_acquire" and handlers()["pretrain-backbone"] == "_pretrain_backbone"
 

@@ -13,6 +13,7 @@ import yaml
 from fasrnet.cli import main
 from fasrnet.data import synthetic
 from fasrnet.data.posetrack import VIDEO_NAME_RE, Person, Video, image_id_2018, read_video, write_video
+from fasrnet.data.synthetic import degradations, render
 from fasrnet.params import ParamsError, validate_params
 
 #: Small enough for CI (a second or two per set on 2 cores), big enough to hold every joint and episode kind.
@@ -182,7 +183,7 @@ def test_meta_lists_episodes_and_degraded_fraction_is_a_param(generated):
 def test_episodes_leave_clean_neighbours():
     rng = np.random.default_rng(0)
     weights = np.full(3, 1 / 3)
-    episodes = synthetic._schedule(rng, 40, 0.5, 3, list(synthetic.KINDS), weights, 0)
+    episodes = degradations.schedule(rng, 40, 0.5, 3, list(synthetic.KINDS), weights, 0)
     covered = np.zeros(40, bool)
     for e in episodes:
         assert not covered[max(0, e.start - 1): e.stop + 1].any()
@@ -232,7 +233,7 @@ def test_failed_run_leaves_earlier_output_intact(tmp_path, monkeypatch):
     params = _params(videos={"train": 1, "val": 1, "test": 1}, frames_per_video=8)
     synthetic.synthesize_dataset(tmp_path, "syn18", params)
     before = _hashes(tmp_path / "syn18")
-    real = synthetic._render_frame
+    real = render.render_frame
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -241,7 +242,7 @@ def test_failed_run_leaves_earlier_output_intact(tmp_path, monkeypatch):
             raise RuntimeError("renderer died")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(synthetic, "_render_frame", flaky)
+    monkeypatch.setattr(render, "render_frame", flaky)
     with pytest.raises(RuntimeError, match="renderer died"):
         synthetic.synthesize_dataset(tmp_path, "syn18", _params(videos={"train": 1, "val": 1, "test": 1},
                                                                   frames_per_video=8, seed=99))
