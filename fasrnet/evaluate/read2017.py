@@ -6,6 +6,7 @@ vectorised pass; anything irregular is read person by person, which also words t
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,7 @@ import numpy as np
 from fasrnet.data.jsonpath import NonFiniteError, kind, nonfinite_error
 from fasrnet.errors import InputFormatError
 from fasrnet.evaluate.fields import ABSENT, PosevalReader
-from fasrnet.evaluate.posefile import MIN_SCORE, N_JOINTS, Persons, PoseFile, primary_joints
+from fasrnet.evaluate.posefile import MAX_TRACK_ID, MIN_SCORE, N_JOINTS, Persons, PoseFile, primary_joints
 
 
 
@@ -39,19 +40,8 @@ class Loader2017:
             frame_name.append(_image_name_2017(fr) or where)
         if eval_mask is None:
             eval_mask = n_rects > 0
-        # Track ids: read for every frame (poseval's loader does), unique within a prediction frame.
-        for f, rects in enumerate(rect_lists):
-            tids = []
-            for k, rect in enumerate(rects):
-                where = f"annolist[{f}].annorect[{k}]"
-                if not isinstance(rect, dict):
-                    raise r.fail(where, f"expected an object, got {kind(rect)}")
-                if "track_id" in rect:
-                    tw = f"{where}.track_id"
-                    tids.append((r.track_id(r.first(rect["track_id"], tw), tw), tw))
-            if pred:
-                r.unique_track_ids(tids, frame_name[f])
-
+        if not _regular_track_ids(rect_lists, n_rects, pred):
+            self._check_track_ids(rect_lists, frame_name)
         rects = [(f, k, rect) for f in np.flatnonzero(eval_mask).tolist() for k, rect in enumerate(rect_lists[f])]
         persons = self._fast(rects)
         fallback = 0
@@ -69,6 +59,22 @@ class Loader2017:
         return PoseFile(self.r.path, 17, n_rects, persons, frame_where, frame_name, regions,
                         n_fallback_scores=fallback if pred else 0)
 
+    def _check_track_ids(self, rect_lists: list[list[Any]], frame_name: list[str]) -> None:
+        """Track ids, read for every frame (poseval's loader does): integers below MAX_TRACK_ID, unique within a
+        prediction frame. Every person must be an object."""
+        r, pred = self.r, self.role == "pred"
+        for f, rects in enumerate(rect_lists):
+            tids = []
+            for k, rect in enumerate(rects):
+                where = f"annolist[{f}].annorect[{k}]"
+                if not isinstance(rect, dict):
+                    raise r.fail(where, f"expected an object, got {kind(rect)}")
+                if "track_id" in rect:
+                    tw = f"{where}.track_id"
+                    tids.append((r.track_id(r.first(rect["track_id"], tw), tw), tw))
+            if pred:
+                r.unique_track_ids(tids, frame_name[f])
+
     def _fast(self, rects: list[tuple[int, int, Any]]) -> Persons | None:
         """All persons at once, for the regular case (every point has one-element id/x/y lists, integer ids, and
         in predictions a score); None if anything is irregular (the caller then goes person by person)."""
@@ -76,23 +82,13 @@ class Loader2017:
         n = len(rects)
         if n == 0:
             return Persons.empty()
-        has_points = np.zeros(n, bool)
-        pts_lists = []
-        for i, (_f, _k, rect) in enumerate(rects):
-            ap = rect.get("annopoints", ABSENT)
-            if type(ap) is list and ap and type(ap[0]) is dict and "point" in ap[0]:
-                pl = ap[0]["point"]
-                if type(pl) is not list:
-                    return None
-                pts_lists.append(pl)
-                has_points[i] = True
-            elif ap is ABSENT or (type(ap) is list and (not ap or (type(ap[0]) is dict and "point" not in ap[0]))):
-                pts_lists.append(())
-            else:
-                return None
-        counts = np.fromiter((len(pl) for pl in pts_lists), np.int64, count=n)
+        found = _point_lists(rects)
+        if found is None:
+            return None
+        pts_lists, has_points = found
+        counts = np.fromiter(map(len, pts_lists), np.int64, count=n)
         try:
-            flat = [p for pl in pts_lists for p in pl]
+            flat = list(chain.from_iterable(pts_lists))
             ids = np.array([p["id"][0] for p in flat])
             xs = np.array([p["x"][0] for p in flat])
             ys = np.array([p["y"][0] for p in flat])
@@ -223,6 +219,49 @@ class Loader2017:
                 arr[q, 1] = r.num(r.first(r.get(p, "y", pw), f"{pw}.y"), f"{pw}.y")
             out.append((arr, rw))
         return out
+
+
+def _point_lists(rects: list[tuple[int, int, Any]]) -> tuple[list[Any], np.ndarray] | None:
+    """Each person's ``annopoints[0].point`` list (``()`` where poseval finds no points) and whether it has one;
+    None if some person's ``annopoints`` is irregular (the caller then goes person by person)."""
+    aps = [rect.get("annopoints", ABSENT) for _, _, rect in rects]
+    if all(type(ap) is list and ap and type(ap[0]) is dict and type(ap[0].get("point")) is list for ap in aps):
+        return [ap[0]["point"] for ap in aps], np.ones(len(aps), bool)  # the usual case: every person has points
+    has_points = np.zeros(len(aps), bool)
+    pts_lists: list[Any] = []
+    for i, ap in enumerate(aps):
+        if type(ap) is list and ap and type(ap[0]) is dict and "point" in ap[0]:
+            pl = ap[0]["point"]
+            if type(pl) is not list:
+                return None
+            pts_lists.append(pl)
+            has_points[i] = True
+        elif ap is ABSENT or (type(ap) is list and (not ap or (type(ap[0]) is dict and "point" not in ap[0]))):
+            pts_lists.append(())
+        else:
+            return None
+    return pts_lists, has_points
+
+
+def _regular_track_ids(rect_lists: list[list[Any]], n_rects: np.ndarray, pred: bool) -> bool:
+    """True if :meth:`Loader2017._check_track_ids` would pass on a regular file: every person an object with a
+    ``track_id`` list whose first element is an integer below MAX_TRACK_ID, unique within a prediction frame.
+    False means "look person by person", not that anything is wrong."""
+    try:
+        firsts = [rect["track_id"] for rects in rect_lists for rect in rects]
+    except (KeyError, TypeError):
+        return False
+    if not all(type(v) is list and v and type(v[0]) is int for v in firsts):  # booleans are no track ids
+        return False
+    tids = np.array([v[0] for v in firsts]) if firsts else np.zeros(0, np.int64)
+    if tids.dtype.kind not in "iu" or (tids >= MAX_TRACK_ID).any():  # an object array: beyond 64 bits
+        return False
+    if pred and len(tids) > 1:
+        frame = np.repeat(np.arange(len(n_rects)), n_rects)
+        order = np.lexsort((tids, frame))
+        if ((frame[order][1:] == frame[order][:-1]) & (tids[order][1:] == tids[order][:-1])).any():
+            return False
+    return True
 
 
 def _head_2017(r: PosevalReader, rect: dict[str, Any], where: str) -> tuple[tuple[float, ...] | None, tuple[str, str] | None]:

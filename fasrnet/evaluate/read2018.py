@@ -59,26 +59,38 @@ class Loader2018:
         self.frames = [i for i in info if video[i] == key]
         return self.frames
 
+    def _by_image(self, anns: list[Any]) -> dict[int, list[int]]:
+        """Image index → the annotations (indices, in file order) whose ``image_id`` is that image's id."""
+        try:  # the usual case: every annotation an object with a hashable image_id
+            images = list(map(self.first.get, [ann["image_id"] for ann in anns]))
+        except (KeyError, TypeError):
+            images = [self._image_of(a, ann) for a, ann in enumerate(anns)]
+        by_image: dict[int, list[int]] = {}
+        for a, i in enumerate(images):
+            if i is not None:
+                by_image.setdefault(i, []).append(a)
+        return by_image
+
+    def _image_of(self, a: int, ann: Any) -> int | None:
+        r = self.r
+        if not isinstance(ann, dict):
+            raise r.fail(f"annotations[{a}]", f"expected an object, got {kind(ann)}")
+        try:
+            iid = ann["image_id"]
+        except KeyError:
+            raise r.fail(f"annotations[{a}].image_id", "missing") from None
+        try:
+            return self.first.get(iid)
+        except TypeError:
+            return None  # an unhashable id matches no image
+
     def run(self, eval_mask: np.ndarray | None) -> PoseFile:
         r, pred = self.r, self.role == "pred"
         frames = self.frames if self.frames is not None else self.frame_images()
         images, conv = self.images, self.conv
         needed_scores = max(k for k, j in enumerate(conv) if j >= 0) + 1
         anns = r.list(r.get(self.obj, "annotations", ""), "annotations")
-        by_image: dict[int, list[int]] = {}
-        for a, ann in enumerate(anns):
-            if not isinstance(ann, dict):
-                raise r.fail(f"annotations[{a}]", f"expected an object, got {kind(ann)}")
-            try:
-                iid = ann["image_id"]
-            except KeyError:
-                raise r.fail(f"annotations[{a}].image_id", "missing") from None
-            try:
-                i = self.first.get(iid)
-            except TypeError:
-                i = None  # an unhashable id matches no image
-            if i is not None:
-                by_image.setdefault(i, []).append(a)
+        by_image = self._by_image(anns)
         matched = sorted(a for lst in by_image.values() for a in lst)
         # Validate every person poseval converts (all videos), vectorised where the file is regular.
         kp, tid, head, head_ok, score, has_score = _annotation_arrays(r, anns, matched, conv, needed_scores)
@@ -107,7 +119,7 @@ class Loader2018:
                 f = int(all_frame[order][1:][same].min())
                 lst = by_image[frames[f]]
                 r.unique_track_ids([(float(v), f"annotations[{a}].track_id") for v, a in
-                                       zip(tid[row_of[lst]], lst)], frame_name[f])
+                                    zip(tid[row_of[lst]], lst)], frame_name[f])
         # Persons of evaluated frames (a frame listed twice under one image id repeats its persons).
         ev = [f for f in range(n) if eval_mask[f]]
         ann_rows = [a for f in ev for a in by_image.get(frames[f], ())]
@@ -147,13 +159,11 @@ def _conversion_table(obj: dict[str, Any], r: PosevalReader) -> list[int]:
 
 def _video_of(r: PosevalReader, img: Any, where: str, folders: dict[str, str]) -> str:
     """poseval's video key of an image: the digits before '_' in its folder name (which it parses)."""
-    name = r.get(img, "file_name", where)
-    if not isinstance(name, str):
-        raise r.fail(f"{where}.file_name", f"expected a string, got {kind(name)}")
-    head, base = os.path.split(name)
-    key = folders.get(head)
+    name = r.string(r.get(img, "file_name", where), f"{where}.file_name")
+    raw_head, _, base = name.rpartition("/")  # base is os.path.split's tail; raw_head determines its head
+    key = folders.get(raw_head)
     if key is None:
-        folder = os.path.basename(head)
+        folder = os.path.basename(os.path.split(name)[0])
         tok = folder.split("_")
         try:
             int(tok[0])
@@ -163,7 +173,7 @@ def _video_of(r: PosevalReader, img: Any, where: str, folders: dict[str, str]) -
         if not ok:
             raise r.fail(f"{where}.file_name", f"video folder {folder!r} of {name!r} must look like "
                                               "<digits>_<mpii|bonn|mpiinew>[_...] (poseval parses it)")
-        key = folders[head] = tok[0]
+        key = folders[raw_head] = tok[0]
     try:
         frame = int(base.split(".")[0])
     except ValueError:
