@@ -142,4 +142,3 @@ def _check_video_finite(path: str, p: Persons) -> None:
     r.check_finite(score, lambda row, j: f"{person(row)}.scores[{POSEVAL_TO_SLOT[j]}]")
     head = np.where(p.head_ok[:, None], p.head, 0.0)
     r.check_finite(head, lambda row, c: f"{person(row)}.head_box[{c}]")
-

@@ -20,8 +20,6 @@ N_JOINTS = len(JOINT_NAMES)
 MIN_SCORE = -9999.0
 #: Track ids must stay below this (poseval offsets them by ``sequence index × 10000``).
 MAX_TRACK_ID = 10000
-#: The 2018 keypoint name of each poseval joint (``neck`` is spelled ``head_bottom`` there).
-
 
 
 @dataclass
@@ -106,7 +104,6 @@ class PoseFile:
         return InputFormatError(self.path, where, message)
 
 
-
 def primary_joints(pts: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """The joints poseval sees in a point list: the first point of each id 0–14.
 
@@ -126,4 +123,3 @@ def primary_joints(pts: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
         xy[jid] = (x, y)
         score[jid] = s
     return xy, has, score, plain
-

@@ -17,7 +17,6 @@ from fasrnet.evaluate.fields import ABSENT, PosevalReader
 from fasrnet.evaluate.posefile import MAX_TRACK_ID, MIN_SCORE, N_JOINTS, Persons, PoseFile, primary_joints
 
 
-
 class Loader2017:
     def __init__(self, obj: dict[str, Any], r: PosevalReader, role: str):
         self.obj, self.r, self.role = obj, r, role

@@ -22,7 +22,6 @@ NAMES_2018: tuple[str, ...] = tuple(KEYPOINTS[slot] for _, slot in POSEVAL_JOINT
 SEQUENCE_TYPES = ("mpii", "bonn", "mpiinew")
 
 
-
 class Loader2018:
     def __init__(self, obj: Any, r: PosevalReader, role: str):
         self.obj, self.r, self.role = obj, r, role
@@ -322,5 +321,3 @@ def _persons_2018(kp: np.ndarray, sc: np.ndarray, conv: list[int], frame: np.nda
         if not plain:
             persons.extra[row] = np.asarray(pts, dtype=np.float64).reshape(-1, 4)
     return persons
-
-
