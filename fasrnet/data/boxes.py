@@ -32,16 +32,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from fasrnet.data.posetrack import (
-    VIDEO_NAME_RE,
-    _kind,
-    _load_json,
-    finite_float,
-    image_id_2018,
-    nonfinite_error,
-    read_video,
-    to_2018,
-)
+from fasrnet.data.jsonpath import JsonReader, kind, read_json
+from fasrnet.data.posetrack import VIDEO_NAME_RE, image_id_2018, read_video, to_2018
 from fasrnet.errors import InputFormatError
 from fasrnet.io import write_json
 
@@ -79,58 +71,40 @@ class ConvertStats:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Field validation (every error names the file and the JSON path)
+# Field validation (every error names the file and the JSON path: fasrnet/data/jsonpath.py)
 
 
-def _list(obj: Any, path: Path, where: str = "") -> list[Any]:
-    if not isinstance(obj, list):
-        raise InputFormatError(path, where, f"expected a JSON list of boxes, got {_kind(obj)}")
-    return obj
+def _number(r: JsonReader, value: Any, where: str) -> float:
+    # the json module reads NaN, Infinity and 1e400 as floats, and huge integers exactly: NonFiniteError
+    return r.number(value, where, noun="a finite number")
 
 
-def _entry(item: Any, path: Path, where: str) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        raise InputFormatError(path, where, f"expected an object, got {_kind(item)}")
-    return item
-
-
-def _number(value: Any, path: Path, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputFormatError(path, where, f"expected a finite number, got {_kind(value)}")
-    f = finite_float(value)  # the json module reads NaN, Infinity and 1e400 as floats, and huge integers exactly
-    if f is None:
-        raise nonfinite_error(path, where, value)
-    return f
-
-
-def _integer(value: Any, path: Path, where: str) -> int:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputFormatError(path, where, f"expected an integer, got {_kind(value)}")
-    return value
-
-
-def _string(value: Any, path: Path, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise InputFormatError(path, where, f"expected a non-empty string, got {_kind(value)}")
-    return value
-
-
-def _bbox(value: Any, path: Path, where: str) -> tuple[float, float, float, float]:
+def _bbox(r: JsonReader, value: Any, where: str) -> tuple[float, float, float, float]:
     if not isinstance(value, list) or len(value) != 4:
-        got = f"{len(value)} numbers" if isinstance(value, list) else _kind(value)
-        raise InputFormatError(path, where, f"expected 4 numbers [x, y, w, h], got {got}")
-    x, y, w, h = (_number(v, path, f"{where}[{k}]") for k, v in enumerate(value))
+        got = f"{len(value)} numbers" if isinstance(value, list) else kind(value)
+        raise r.fail(where, f"expected 4 numbers [x, y, w, h], got {got}")
+    x, y, w, h = (_number(r, v, f"{where}[{k}]") for k, v in enumerate(value))
     if w < 0 or h < 0:
-        raise InputFormatError(path, where, f"width and height must not be negative, got w={w:g}, h={h:g}")
+        raise r.fail(where, f"width and height must not be negative, got w={w:g}, h={h:g}")
     return (x, y, w, h)
 
 
-def _required(entry: dict[str, Any], key: str, path: Path, where: str) -> Any:
-    if key not in entry:
-        raise InputFormatError(path, f"{where}.{key}", "missing")
-    return entry[key]
+def _int_field(r: JsonReader, e: dict[str, Any], key: str, where: str) -> int:
+    """The required integer ``e[key]``."""
+    return r.integer(r.get(e, key, where), f"{where}.{key}")
+
+
+def _positive(r: JsonReader, value: int, where: str) -> int:
+    if value < 1:
+        raise r.fail(where, f"expected at least 1, got {value}")
+    return value
+
+
+def _entries(r: JsonReader, obj: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(JSON path, entry object)`` for each item of a box list."""
+    for i, item in enumerate(r.list(obj, "", noun="a JSON list of boxes")):
+        where = f"[{i}]"
+        yield where, r.object(item, where)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -139,34 +113,24 @@ def _required(entry: dict[str, Any], key: str, path: Path, where: str) -> Any:
 
 def parse_boxes(obj: Any, path: str | Path = "<boxes>") -> list[Box]:
     """Validate a parsed pipeline-format box list."""
-    path = Path(path)
+    r = JsonReader(Path(path))
     boxes = []
-    for i, item in enumerate(_list(obj, path)):
-        where = f"[{i}]"
-        e = _entry(item, path, where)
+    for where, e in _entries(r, obj):
         boxes.append(Box(
-            image_name=_string(_required(e, "image_name", path, where), path, f"{where}.image_name"),
-            image_id=_integer(_required(e, "image_id", path, where), path, f"{where}.image_id"),
-            category_id=_integer(_required(e, "category_id", path, where), path, f"{where}.category_id"),
-            bbox=_bbox(_required(e, "bbox", path, where), path, f"{where}.bbox"),
-            score=_number(_required(e, "score", path, where), path, f"{where}.score"),
-            nframes=_positive(_integer(_required(e, "nframes", path, where), path, f"{where}.nframes"), path,
-                              f"{where}.nframes"),
-            frame_id=_integer(_required(e, "frame_id", path, where), path, f"{where}.frame_id"),
+            image_name=r.string(r.get(e, "image_name", where), f"{where}.image_name", nonempty=True),
+            image_id=_int_field(r, e, "image_id", where),
+            category_id=_int_field(r, e, "category_id", where),
+            bbox=_bbox(r, r.get(e, "bbox", where), f"{where}.bbox"),
+            score=_number(r, r.get(e, "score", where), f"{where}.score"),
+            nframes=_positive(r, _int_field(r, e, "nframes", where), f"{where}.nframes"),
+            frame_id=_int_field(r, e, "frame_id", where),
         ))
     return boxes
 
 
-def _positive(value: int, path: Path, where: str) -> int:
-    if value < 1:
-        raise InputFormatError(path, where, f"expected at least 1, got {value}")
-    return value
-
-
 def read_boxes(path: str | Path) -> list[Box]:
     """Read and validate a detection file in the pipeline's format."""
-    path = Path(path)
-    return parse_boxes(_load_json(path), path)
+    return parse_boxes(read_json(path), path)
 
 
 def write_boxes(path: str | Path, boxes: list[Box]) -> None:
@@ -198,17 +162,15 @@ class ImageIndex:
 
 
 def _infos_from_coco(obj: dict[str, Any], path: Path) -> list[ImageInfo]:
-    images = obj.get("images")
-    if not isinstance(images, list):
-        raise InputFormatError(path, "images", f"expected a list of images, got {_kind(images)}")
+    r = JsonReader(Path(path))
     raw = []
-    for i, img in enumerate(images):
+    for i, img in enumerate(r.list(obj.get("images"), "images", noun="a list of images")):
         where = f"images[{i}]"
-        e = _entry(img, path, where)
-        name = _string(_required(e, "file_name", path, where), path, f"{where}.file_name")
-        image_id = _integer(_required(e, "id", path, where), path, f"{where}.id")
-        nframes = _integer(e["nframes"], path, f"{where}.nframes") if e.get("nframes") is not None else None
-        frame_id = _integer(e["frame_id"], path, f"{where}.frame_id") if e.get("frame_id") is not None else image_id
+        e = r.object(img, where)
+        name = r.string(r.get(e, "file_name", where), f"{where}.file_name", nonempty=True)
+        image_id = r.integer(r.get(e, "id", where), f"{where}.id")
+        nframes = r.integer(e["nframes"], f"{where}.nframes") if e.get("nframes") is not None else None
+        frame_id = r.integer(e["frame_id"], f"{where}.frame_id") if e.get("frame_id") is not None else image_id
         raw.append((name, image_id, nframes, frame_id))
     # Images without nframes: count the images of the same video folder in this file.
     per_video = Counter(posixpath.dirname(normalize_image_name(n)) for n, *_ in raw)
@@ -230,14 +192,14 @@ def load_image_index(path: str | Path) -> ImageIndex:
         for f in files:
             infos.extend(_infos_from_video_file(f))
         return ImageIndex(infos)
-    obj = _load_json(path)
+    obj = read_json(path)
     if isinstance(obj, dict) and "images" in obj:
         return ImageIndex(_infos_from_coco(obj, path))
     return ImageIndex(_infos_from_video_file(path))
 
 
 def _infos_from_video_file(path: Path) -> list[ImageInfo]:
-    obj = _load_json(path)
+    obj = read_json(path)
     if isinstance(obj, dict) and "images" in obj:
         return _infos_from_coco(obj, path)
     video = read_video(path)  # 2017 annolist: ids follow the 2018 scheme
@@ -286,52 +248,51 @@ def _keep(category: int, score: float, min_score: float | None, stats: ConvertSt
     return True
 
 
-def _detection(e: dict[str, Any], path: Path, where: str, min_score: float | None,
+def _detection(r: JsonReader, e: dict[str, Any], where: str, min_score: float | None,
                stats: ConvertStats) -> tuple[tuple[float, float, float, float], float] | None:
     """An entry's validated ``(bbox, score)``, or None when its category or score drops it (counted in stats)."""
-    bbox = _bbox(_required(e, "bbox", path, where), path, f"{where}.bbox")
-    score = _number(_required(e, "score", path, where), path, f"{where}.score")
-    category = _integer(e["category_id"], path, f"{where}.category_id") if "category_id" in e else 1
+    bbox = _bbox(r, r.get(e, "bbox", where), f"{where}.bbox")
+    score = _number(r, r.get(e, "score", where), f"{where}.score")
+    category = r.integer(e["category_id"], f"{where}.category_id") if "category_id" in e else 1
     return (bbox, score) if _keep(category, score, min_score, stats) else None
 
 
-def _entries(obj: Any, path: Path, stats: ConvertStats) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(JSON path, entry object)`` for each item of a box list, counted in ``stats.read``."""
-    for i, item in enumerate(_list(obj, path)):
-        where = f"[{i}]"
+def _counted(r: JsonReader, obj: Any, stats: ConvertStats) -> Iterator[tuple[str, dict[str, Any]]]:
+    """:func:`_entries`, each counted in ``stats.read``."""
+    for where, e in _entries(r, obj):
         stats.read += 1
-        yield where, _entry(item, path, where)
+        yield where, e
 
 
 def from_dcpose(obj: Any, path: str | Path = "<boxes>", index: ImageIndex | None = None,
                 min_score: float | None = None, stats: ConvertStats | None = None) -> list[Box]:
     """DCPose/PoseWarper/FaSRnet ``{image_name, bbox, score, [category_id, image_id, nframes, frame_id]}``."""
-    path = Path(path)
+    r = JsonReader(Path(path))
     stats = stats if stats is not None else ConvertStats()
     boxes = []
-    for where, e in _entries(obj, path, stats):
-        raw_name = _string(_required(e, "image_name", path, where), path, f"{where}.image_name")
+    for where, e in _counted(r, obj, stats):
+        raw_name = r.string(r.get(e, "image_name", where), f"{where}.image_name", nonempty=True)
         name = normalize_image_name(raw_name)
-        kept = _detection(e, path, where, min_score, stats)
+        kept = _detection(r, e, where, min_score, stats)
         if kept is None:
             continue
         bbox, score = kept
         info = index.by_name.get(name) if index is not None else None
         if index is not None and info is None:
-            raise InputFormatError(path, f"{where}.image_name", f"{raw_name!r} is not an image of the annotations")
+            raise r.fail(f"{where}.image_name", f"{raw_name!r} is not an image of the annotations")
         derived = _derived_ids(name)
 
         def field(key: str, fallback: int | None) -> int:
             if e.get(key) is not None:
-                return _integer(e[key], path, f"{where}.{key}")
+                return r.integer(e[key], f"{where}.{key}")
             if fallback is None:
                 hint = "pass the annotations (--ann) to fill it in" if index is None else "not in the annotations"
-                raise InputFormatError(path, f"{where}.{key}", f"missing; {hint}")
+                raise r.fail(f"{where}.{key}", f"missing; {hint}")
             return fallback
 
         image_id = field("image_id", info.image_id if info else (derived[0] if derived else None))
         frame_id = field("frame_id", info.frame_id if info else (derived[1] if derived else None))
-        nframes = _positive(field("nframes", info.nframes if info else None), path, f"{where}.nframes")
+        nframes = _positive(r, field("nframes", info.nframes if info else None), f"{where}.nframes")
         boxes.append(Box(name, image_id, 1, bbox, score, nframes, frame_id))
     stats.written += len(boxes)
     return boxes
@@ -340,18 +301,18 @@ def from_dcpose(obj: Any, path: str | Path = "<boxes>", index: ImageIndex | None
 def from_mmpose(obj: Any, index: ImageIndex, path: str | Path = "<boxes>",
                 min_score: float | None = None, stats: ConvertStats | None = None) -> list[Box]:
     """mmpose / COCO-results ``{image_id, bbox, score, category_id}``; ``index`` from the merged val JSON."""
-    path = Path(path)
+    r = JsonReader(Path(path))
     stats = stats if stats is not None else ConvertStats()
     boxes = []
-    for where, e in _entries(obj, path, stats):
-        image_id = _integer(_required(e, "image_id", path, where), path, f"{where}.image_id")
-        kept = _detection(e, path, where, min_score, stats)
+    for where, e in _counted(r, obj, stats):
+        image_id = r.integer(r.get(e, "image_id", where), f"{where}.image_id")
+        kept = _detection(r, e, where, min_score, stats)
         if kept is None:
             continue
         bbox, score = kept
         info = index.by_id.get(image_id)
         if info is None:
-            raise InputFormatError(path, f"{where}.image_id", f"no image with id {image_id} in the annotation file")
+            raise r.fail(f"{where}.image_id", f"no image with id {image_id} in the annotation file")
         boxes.append(Box(normalize_image_name(info.file_name), image_id, 1, bbox, score, info.nframes, info.frame_id))
     stats.written += len(boxes)
     return boxes
@@ -363,7 +324,7 @@ def convert(from_format: str, in_path: str | Path, out_path: str | Path, ann: st
     if from_format not in FORMATS:
         raise ValueError(f"from_format must be one of {FORMATS}, got {from_format!r}")
     in_path = Path(in_path)
-    obj = _load_json(in_path)
+    obj = read_json(in_path)
     stats = ConvertStats()
     index = load_image_index(ann) if ann is not None else None
     if from_format == "mmpose":

@@ -7,13 +7,12 @@ conversion follows poseval's (``docs/metric.md``, §2–§3): a 2018 keypoint is
 joint is absent if no point carries its id (the first point with an id counts, ids outside 0–14 are ignored).
 
 Malformed files raise :class:`~fasrnet.errors.InputFormatError` naming the file and the JSON path, e.g.
-``val/000342_mpii_test.json: annotations[12].keypoints: expected 51 numbers, got 45``.
+``val/000342_mpii_test.json: annotations[12].keypoints: expected 51 numbers, got 45`` (the parser and the field
+validators are ``fasrnet/data/jsonpath.py``).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from fasrnet.data.jsonpath import JsonReader, kind, read_json
 from fasrnet.errors import InputFormatError
 from fasrnet.io import write_json
 from fasrnet.keypoints import EAR_SLOTS, KEYPOINTS, NUM_KEYPOINTS, POSEVAL_JOINTS, POSEVAL_TO_SLOT, SKELETON
@@ -119,126 +119,6 @@ def _close(a: Any, b: Any) -> bool:
     return bool(np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float)))
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Validation helpers: every accessor names the file and the JSON path of what it reads.
-
-
-class NonFiniteError(InputFormatError):
-    """A number is NaN or ±Inf: a JSON ``NaN`` / ``Infinity`` token or a literal beyond ±1.8e308 (``1e400``), which
-    Python's json module reads as a float (orjson refuses the file, and the json module then reads it).
-
-    Rejected wherever it is read, never deferred: see docs/metric-nonfinite.md for why there is no poseval mode.
-    """
-
-
-def nonfinite_error(path: str | Path, where: str, value: Any) -> NonFiniteError:
-    got = f"an integer too large for a float ({value.bit_length()} bits)" if type(value) is int else _kind(value)
-    return NonFiniteError(path, where, f"expected a finite number, got {got}")
-
-
-def finite_float(value: int | float) -> float | None:
-    """``float(value)`` if that is finite, else None (NaN, ±Inf, or an integer beyond the float range)."""
-    try:
-        f = float(value)
-    except OverflowError:  # JSON integers are unbounded in Python
-        return None
-    return f if math.isfinite(f) else None
-
-
-def first_nonfinite(values: np.ndarray) -> tuple[int, ...] | None:
-    """Index of the first NaN/±Inf entry (C order), or None; one vectorised pass in the usual, finite case."""
-    ok = np.isfinite(values)
-    if ok.all():
-        return None
-    return tuple(int(i) for i in np.argwhere(~ok)[0])
-
-
-class _Reader:
-    def __init__(self, path: str | Path):
-        self.path = str(path)
-
-    def fail(self, where: str, message: str) -> InputFormatError:
-        return InputFormatError(self.path, where, message)
-
-    def get(self, obj: Any, key: str, where: str, required: bool = True) -> Any:
-        if not isinstance(obj, dict):
-            raise self.fail(where, f"expected an object, got {_kind(obj)}")
-        if key not in obj:
-            if required:
-                raise self.fail(_join(where, key), "missing")
-            return None
-        return obj[key]
-
-    def list(self, value: Any, where: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(where, f"expected a list, got {_kind(value)}")
-        return value
-
-    def number(self, value: Any, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(where, f"expected a number, got {_kind(value)}")
-        f = finite_float(value)
-        if f is None:
-            raise nonfinite_error(self.path, where, value)
-        return f
-
-    def integer(self, value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise self.fail(where, f"expected an integer, got {_kind(value)}")
-        return value
-
-    def numbers(self, value: Any, where: str, count: int | None = None) -> list[float]:
-        items = self.list(value, where)
-        if count is not None and len(items) != count:
-            raise self.fail(where, f"expected {count} numbers, got {len(items)}")
-        return [self.number(v, f"{where}[{i}]") for i, v in enumerate(items)]
-
-    def unwrap(self, value: Any, where: str) -> Any:
-        """2017 files wrap scalars in one-element lists (``"x": [12.5]``); accept both forms."""
-        if isinstance(value, list):
-            if len(value) != 1:
-                raise self.fail(where, f"expected a one-element list, got {len(value)} elements")
-            return value[0]
-        return value
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, list):
-        return f"a list of {len(value)}"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _load_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFormatError(path, "", "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise InputFormatError(path, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputFormatError(path, "", f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
-    except ValueError as exc:  # an integer literal beyond Python's int/str conversion limit (4300 digits)
-        raise InputFormatError(path, "", f"not valid JSON: {exc}") from None
-
-
 def video_name_from_image(image: str) -> str:
     """``images/val/000342_mpii_test/000017.jpg`` → ``000342_mpii_test``."""
     return Path(image).parent.name
@@ -256,15 +136,15 @@ def detect_format(obj: Any) -> int:
 def read_video(path: str | Path) -> Video:
     """Read one PoseTrack annotation/prediction file of either format."""
     path = Path(path)
-    return parse_video(_load_json(path), path)
+    return parse_video(read_json(path), path)
 
 
 def parse_video(obj: Any, path: str | Path) -> Video:
     """The :class:`Video` of an already parsed file (``path`` names it in errors)."""
     path = Path(path)
     if detect_format(obj) == 17:
-        return _read_2017(obj, _Reader(path), path)
-    return _read_2018(obj, _Reader(path), path)
+        return _read_2017(obj, JsonReader(path), path)
+    return _read_2018(obj, JsonReader(path), path)
 
 
 def read_split(directory: str | Path) -> list[Video]:
@@ -275,16 +155,14 @@ def read_split(directory: str | Path) -> list[Video]:
     return [read_video(p) for p in sorted(directory.glob("*.json"))]
 
 
-def _read_2017(obj: dict[str, Any], r: _Reader, path: Path) -> Video:
+def _read_2017(obj: dict[str, Any], r: JsonReader, path: Path) -> Video:
     annolist = r.list(obj["annolist"], "annolist")
     frames = []
     for i, raw in enumerate(annolist):
         where = f"annolist[{i}]"
         image = r.get(raw, "image", where)
         image = r.unwrap(r.list(image, f"{where}.image"), f"{where}.image")
-        name = r.get(image, "name", f"{where}.image[0]")
-        if not isinstance(name, str):
-            raise r.fail(f"{where}.image[0].name", f"expected a string, got {_kind(name)}")
+        name = r.string(r.get(image, "name", f"{where}.image[0]"), f"{where}.image[0].name")
         labeled = r.get(raw, "is_labeled", where, required=False)
         labeled = bool(r.unwrap(labeled, f"{where}.is_labeled")) if labeled is not None else False
         rects = r.list(r.get(raw, "annorect", where), f"{where}.annorect")
@@ -306,9 +184,8 @@ def _read_2017(obj: dict[str, Any], r: _Reader, path: Path) -> Video:
     return Video(name=name, frames=frames)
 
 
-def _read_person_2017(rect: Any, r: _Reader, where: str) -> Person:
-    if not isinstance(rect, dict):
-        raise r.fail(where, f"expected an object, got {_kind(rect)}")
+def _read_person_2017(rect: Any, r: JsonReader, where: str) -> Person:
+    r.object(rect, where)
     person = Person.empty()
     if "track_id" in rect:
         person.track_id = r.integer(r.unwrap(rect["track_id"], f"{where}.track_id"), f"{where}.track_id")
@@ -347,7 +224,7 @@ def _read_person_2017(rect: Any, r: _Reader, where: str) -> Person:
     return person
 
 
-def _keypoint_slots(obj: dict[str, Any], r: _Reader) -> list[int]:
+def _keypoint_slots(obj: dict[str, Any], r: JsonReader) -> list[int]:
     """Map the file's keypoint order (from ``categories``) to our 17 slots (-1: dropped)."""
     cats = obj.get("categories")
     if cats is None:
@@ -356,7 +233,7 @@ def _keypoint_slots(obj: dict[str, Any], r: _Reader) -> list[int]:
     if len(cats) != 1:
         raise r.fail("categories", f"expected exactly one category (person), got {len(cats)}")
     if r.get(cats[0], "name", "categories[0]") != "person":
-        raise r.fail("categories[0].name", f"expected 'person', got {_kind(cats[0]['name'])}")
+        raise r.fail("categories[0].name", f"expected 'person', got {kind(cats[0]['name'])}")
     names = r.list(r.get(cats[0], "keypoints", "categories[0]"), "categories[0].keypoints")
     missing = [n for slot, n in enumerate(KEYPOINTS) if slot not in EAR_SLOTS and n not in names]
     if missing:
@@ -364,9 +241,9 @@ def _keypoint_slots(obj: dict[str, Any], r: _Reader) -> list[int]:
     return [KEYPOINTS.index(n) if n in KEYPOINTS else -1 for n in names]
 
 
-def _read_2018(obj: Any, r: _Reader, path: Path) -> Video:
+def _read_2018(obj: Any, r: JsonReader, path: Path) -> Video:
     if not isinstance(obj, dict):
-        raise r.fail("", f"expected a PoseTrack JSON object with 'images' or 'annolist', got {_kind(obj)}")
+        raise r.fail("", f"expected a PoseTrack JSON object with 'images' or 'annolist', got {kind(obj)}")
     images = r.list(r.get(obj, "images", ""), "images")
     slots = _keypoint_slots(obj, r)
     k = len(slots)
@@ -374,9 +251,7 @@ def _read_2018(obj: Any, r: _Reader, path: Path) -> Video:
     by_id: dict[int, Frame] = {}
     for i, img in enumerate(images):
         where = f"images[{i}]"
-        file_name = r.get(img, "file_name", where)
-        if not isinstance(file_name, str):
-            raise r.fail(f"{where}.file_name", f"expected a string, got {_kind(file_name)}")
+        file_name = r.string(r.get(img, "file_name", where), f"{where}.file_name")
         image_id = r.integer(r.get(img, "id", where), f"{where}.id")
         if image_id in by_id:
             raise r.fail(f"{where}.id", f"duplicate image id {image_id}")
@@ -408,7 +283,7 @@ def _read_2018(obj: Any, r: _Reader, path: Path) -> Video:
     return Video(name=name, frames=frames)
 
 
-def _read_person_2018(ann: dict[str, Any], r: _Reader, where: str, slots: list[int], k: int) -> Person:
+def _read_person_2018(ann: dict[str, Any], r: JsonReader, where: str, slots: list[int], k: int) -> Person:
     person = Person.empty()
     if "track_id" in ann and ann["track_id"] is not None:
         person.track_id = r.integer(ann["track_id"], f"{where}.track_id")

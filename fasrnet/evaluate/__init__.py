@@ -10,9 +10,11 @@ step.
 """
 
 from fasrnet.evaluate.ap import COLUMN_NAMES, COLUMNS
-from fasrnet.evaluate.api import EvalResult, evaluate_dirs, evaluate_files, evaluate_videos
-from fasrnet.evaluate.loading import JOINT_NAMES, PoseFile, load_file, load_pair
+from fasrnet.evaluate.api import evaluate_dirs, evaluate_files, evaluate_videos
+from fasrnet.evaluate.loading import load_file, load_pair
+from fasrnet.evaluate.posefile import JOINT_NAMES, PoseFile
 from fasrnet.evaluate.report import HEADER
+from fasrnet.evaluate.result import EvalResult
 
 __all__ = [
     "COLUMNS",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fasrnet.evaluate.loading import N_JOINTS
+from fasrnet.evaluate.posefile import N_JOINTS
 
 #: The printed columns, in order, with the poseval joint ids each averages (Head in poseval's order).
 COLUMNS: tuple[tuple[str, tuple[int, ...]], ...] = (

@@ -7,7 +7,6 @@ import gc
 import glob
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,55 +15,10 @@ import numpy as np
 from fasrnet.errors import InputFormatError
 from fasrnet.evaluate.ap import columns as table_columns
 from fasrnet.evaluate.ap import compute_metrics, nan_mean
-from fasrnet.evaluate.loading import JOINT_NAMES, PoseFile, from_video, load_pair
+from fasrnet.evaluate.loading import from_video, load_pair
 from fasrnet.evaluate.matching import Matched, match_sequences
-from fasrnet.evaluate.report import HEADER, format_row, result_dict
-
-
-@dataclass
-class EvalResult:
-    """poseval's AP evaluation (``-e``) of one set of sequences.
-
-    ``ap``, ``precision``, ``recall``: (15,) float64 ×100, in poseval joint order (:data:`JOINT_NAMES`);
-    precision/recall are those after the last ranked prediction. ``columns``: Head, Shou, Elb, Wri, Hip, Knee,
-    Ankl, Total at full precision (Total = mean of the 15 joint APs, NaN joints left out). ``n_gt`` / ``n_pred``:
-    GT joints and predicted joints per joint. ``per_sequence``: the same per sequence name (only sequences with
-    an evaluated frame, as poseval's ``-s``), when asked for.
-    """
-
-    ap: np.ndarray
-    precision: np.ndarray
-    recall: np.ndarray
-    columns: dict[str, float]
-    mean_precision: float
-    mean_recall: float
-    n_eval_frames: int
-    n_gt: np.ndarray
-    n_pred: np.ndarray
-    per_sequence: dict[str, EvalResult] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def total(self) -> float:
-        return self.columns["Total"]
-
-    def joint(self, name: str) -> tuple[float, float, float]:
-        """(AP, precision, recall) of the poseval joint ``name`` (e.g. ``"left_wrist"``, ``"neck"``)."""
-        j = JOINT_NAMES.index(name)
-        return float(self.ap[j]), float(self.precision[j]), float(self.recall[j])
-
-    def header(self) -> str:
-        return HEADER
-
-    def row(self) -> str:
-        return format_row(self.columns)
-
-    def table(self) -> str:
-        """The two lines poseval prints."""
-        return f"{HEADER}\n{self.row()}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return result_dict(self)
+from fasrnet.evaluate.posefile import JOINT_NAMES, PoseFile
+from fasrnet.evaluate.result import EvalResult
 
 
 def _result(m: Matched, seq: int | None, n_frames: int) -> EvalResult:

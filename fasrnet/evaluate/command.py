@@ -18,10 +18,11 @@ import numpy as np
 
 from fasrnet.errors import FasrnetError
 from fasrnet.evaluate.ap import COLUMN_NAMES
-from fasrnet.evaluate.api import EvalResult, evaluate_dirs
+from fasrnet.evaluate.api import evaluate_dirs
 from fasrnet.evaluate.episodes import evaluate_subsets, find_meta, subsets_dict
-from fasrnet.evaluate.loading import JOINT_NAMES
+from fasrnet.evaluate.posefile import JOINT_NAMES
 from fasrnet.evaluate.report import HEADER
+from fasrnet.evaluate.result import EvalResult
 from fasrnet.io import write_json
 
 #: Differences from poseval above this (absolute, on the ×100 scale) are reported by ``--crosscheck``.

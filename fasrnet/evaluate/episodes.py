@@ -22,12 +22,8 @@ from typing import Any
 
 from fasrnet.data.posetrack import read_video
 from fasrnet.errors import FasrnetError, InputFormatError
-from fasrnet.evaluate.api import (
-    EvalResult,
-    evaluate_videos,
-    paired_files,
-    sequence_name,
-)
+from fasrnet.evaluate.api import evaluate_videos, paired_files, sequence_name
+from fasrnet.evaluate.result import EvalResult
 
 #: ``meta.json``'s ``generator`` for the synthetic sets (real data sets have no meta.json of this kind).
 SYNTHETIC_GENERATOR = "fasrnet.data.synthetic"

@@ -15,7 +15,7 @@ import numpy as np
 import shapely
 
 from fasrnet.errors import InputFormatError
-from fasrnet.evaluate.loading import N_JOINTS, PoseFile, primary_joints
+from fasrnet.evaluate.posefile import N_JOINTS, PoseFile, primary_joints
 from fasrnet.keypoints import HEAD_FACTOR  # head size = HEAD_FACTOR × the head box diagonal
 
 #: PCKh threshold (inclusive): a joint is correct if its distance is at most half the head size.

@@ -6,10 +6,10 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from fasrnet.evaluate.ap import COLUMN_NAMES
-from fasrnet.evaluate.loading import JOINT_NAMES
+from fasrnet.evaluate.posefile import JOINT_NAMES
 
 if TYPE_CHECKING:
-    from fasrnet.evaluate.api import EvalResult
+    from fasrnet.evaluate.result import EvalResult
 
 #: The header line poseval prints above the AP row.
 HEADER = "& Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total\\\\"

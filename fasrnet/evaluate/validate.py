@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fasrnet.data.jsonpath import read_json
 from fasrnet.data.posetrack import parse_video
-from fasrnet.evaluate.loading import load_file, read_json
+from fasrnet.evaluate.loading import load_file
 
 
 @dataclass(frozen=True)

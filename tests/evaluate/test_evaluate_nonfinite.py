@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import fasrnet.evaluate.loading as loading
+import fasrnet.data.jsonpath as jsonpath
 from fasrnet.cli import main
 from fasrnet.errors import InputFormatError
 from fasrnet.evaluate import evaluate_dirs
@@ -106,12 +106,12 @@ TOKENS = {"NaN": "nan", "Infinity": "inf", "1e400": "inf"}
 
 @pytest.fixture(params=["orjson", "json"])
 def parser(request, monkeypatch):
-    """Both code paths of loading.read_json: orjson (which refuses the tokens, so the json module reads the file
+    """Both code paths of jsonpath.read_json: orjson (which refuses the tokens, so the json module reads the file
     anyway) and the json module alone."""
     if request.param == "orjson":
         pytest.importorskip("orjson")
     else:
-        monkeypatch.setattr(loading, "_orjson", None)
+        monkeypatch.setattr(jsonpath, "orjson", None)
     return request.param
 
 
@@ -221,7 +221,8 @@ def test_check_rejects_what_evaluate_rejects(pt, case, capsys):
 def test_in_memory_predictions_with_nan_scores_are_rejected(pt):
     import numpy as np
 
-    from fasrnet.data.posetrack import NonFiniteError, read_video
+    from fasrnet.data.jsonpath import NonFiniteError
+    from fasrnet.data.posetrack import read_video
     from fasrnet.evaluate import evaluate_videos
 
     gt_path, pred_path = _setup(pt, 18, 18)

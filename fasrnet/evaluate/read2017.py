@@ -1,0 +1,341 @@
+"""PoseTrack 2017 (``annolist``) files into :class:`~fasrnet.evaluate.posefile.PoseFile` arrays, as poseval's
+loader reads them (``docs/metric.md``, §2): scalars are one-element lists, a joint is the first point with its id
+0–14, a person without ``annopoints[0].point`` is dropped by poseval later. Regular files go through one
+vectorised pass; anything irregular is read person by person, which also words the error.
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+from typing import Any
+
+import numpy as np
+
+from fasrnet.data.jsonpath import NonFiniteError, kind, nonfinite_error
+from fasrnet.errors import InputFormatError
+from fasrnet.evaluate.fields import ABSENT, PosevalReader
+from fasrnet.evaluate.posefile import MAX_TRACK_ID, MIN_SCORE, N_JOINTS, Persons, PoseFile, primary_joints
+
+
+class Loader2017:
+    def __init__(self, obj: dict[str, Any], r: PosevalReader, role: str):
+        self.obj, self.r, self.role = obj, r, role
+
+    def run(self, eval_mask: np.ndarray | None) -> PoseFile:
+        r, pred = self.r, self.role == "pred"
+        annolist = r.list(self.obj["annolist"], "annolist")
+        n = len(annolist)
+        n_rects = np.zeros(n, np.int64)
+        frame_where = [f"annolist[{f}]" for f in range(n)]
+        frame_name = []
+        rect_lists = []
+        for f, fr in enumerate(annolist):
+            where = frame_where[f]
+            if not isinstance(fr, dict):
+                raise r.fail(where, f"expected an object, got {kind(fr)}")
+            rects = r.list(r.get(fr, "annorect", where), f"{where}.annorect")
+            rect_lists.append(rects)
+            n_rects[f] = len(rects)
+            frame_name.append(_image_name_2017(fr) or where)
+        if eval_mask is None:
+            eval_mask = n_rects > 0
+        if not _regular_track_ids(rect_lists, n_rects, pred):
+            self._check_track_ids(rect_lists, frame_name)
+        rects = [(f, k, rect) for f in np.flatnonzero(eval_mask).tolist() for k, rect in enumerate(rect_lists[f])]
+        persons = self._fast(rects)
+        fallback = 0
+        if persons is None:  # irregular somewhere: person by person, which also words any error
+            b = _Builder()
+            for f, k, rect in rects:
+                fallback += self._person(b, rect, f, k)
+            persons = b.build()
+        regions = {}
+        if not pred:
+            for f in np.flatnonzero(eval_mask).tolist():
+                polys = self._regions(annolist[f], f)
+                if polys:
+                    regions[f] = polys
+        return PoseFile(self.r.path, 17, n_rects, persons, frame_where, frame_name, regions,
+                        n_fallback_scores=fallback if pred else 0)
+
+    def _check_track_ids(self, rect_lists: list[list[Any]], frame_name: list[str]) -> None:
+        """Track ids, read for every frame (poseval's loader does): integers below MAX_TRACK_ID, unique within a
+        prediction frame. Every person must be an object."""
+        r, pred = self.r, self.role == "pred"
+        for f, rects in enumerate(rect_lists):
+            tids = []
+            for k, rect in enumerate(rects):
+                where = f"annolist[{f}].annorect[{k}]"
+                if not isinstance(rect, dict):
+                    raise r.fail(where, f"expected an object, got {kind(rect)}")
+                if "track_id" in rect:
+                    tw = f"{where}.track_id"
+                    tids.append((r.track_id(r.first(rect["track_id"], tw), tw), tw))
+            if pred:
+                r.unique_track_ids(tids, frame_name[f])
+
+    def _fast(self, rects: list[tuple[int, int, Any]]) -> Persons | None:
+        """All persons at once, for the regular case (every point has one-element id/x/y lists, integer ids, and
+        in predictions a score); None if anything is irregular (the caller then goes person by person)."""
+        pred = self.role == "pred"
+        n = len(rects)
+        if n == 0:
+            return Persons.empty()
+        found = _point_lists(rects)
+        if found is None:
+            return None
+        pts_lists, has_points = found
+        counts = np.fromiter(map(len, pts_lists), np.int64, count=n)
+        try:
+            flat = list(chain.from_iterable(pts_lists))
+            ids = np.array([p["id"][0] for p in flat])
+            xs = np.array([p["x"][0] for p in flat])
+            ys = np.array([p["y"][0] for p in flat])
+            ss = np.array([p["score"][0] for p in flat]) if pred else None
+        except (KeyError, TypeError, IndexError):
+            return None
+        m = len(flat)
+        for arr, kinds in ((ids, "iu"), (xs, "iuf"), (ys, "iuf"), (ss, "iuf")):
+            if arr is not None and m and (arr.dtype.kind not in kinds or arr.shape != (m,)):
+                return None
+        person = np.repeat(np.arange(n), counts)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        self._check_points(rects, person, starts, xs, ys, ss)
+        ids = ids.astype(np.int64)
+        valid = (ids >= 0) & (ids < N_JOINTS)
+        key = person * N_JOINTS + ids
+        twice = np.bincount(key[valid], minlength=n * N_JOINTS).reshape(n, N_JOINTS) > 1
+        irregular = twice.any(axis=1)
+        irregular[person[~valid]] = True
+        ok = valid & ~irregular[person]
+        xs = xs.astype(np.float64)
+        ys = ys.astype(np.float64)
+        ss = ss.astype(np.float64) if ss is not None else np.full(m, MIN_SCORE)
+        out = Persons(
+            frame=np.array([f for f, _, _ in rects], np.int64), xy=np.zeros((n, N_JOINTS, 2)),
+            has=np.zeros((n, N_JOINTS), bool), score=np.full((n, N_JOINTS), MIN_SCORE), head=np.full((n, 4), np.nan),
+            head_ok=np.zeros(n, bool), has_points=has_points,
+            has_tid=np.fromiter(("track_id" in rect for _, _, rect in rects), bool, count=n),
+            src=np.array([(f, k) for f, k, _ in rects], np.int64).reshape(n, 2),
+        )
+        out.xy[person[ok], ids[ok], 0] = xs[ok]
+        out.xy[person[ok], ids[ok], 1] = ys[ok]
+        out.has[person[ok], ids[ok]] = True
+        out.score[person[ok], ids[ok]] = ss[ok]
+        if irregular.any():
+            for row in np.flatnonzero(irregular).tolist():
+                sl = slice(starts[row], starts[row + 1])
+                pts = [(_joint_id(int(i)), x, y, s) for i, x, y, s in
+                       zip(ids[sl].tolist(), xs[sl].tolist(), ys[sl].tolist(), ss[sl].tolist())]
+                out.xy[row], out.has[row], out.score[row], _ = primary_joints(pts)
+                out.extra[row] = np.asarray(pts, dtype=np.float64).reshape(-1, 4)
+        if not pred:
+            r = self.r
+            try:
+                out.head[:] = np.array([[rect[c][0] for c in ("x1", "y1", "x2", "y2")] for _, _, rect in rects],
+                                       dtype=np.float64)
+                out.head_ok[:] = True
+                r.check_finite(out.head, lambda row, c: f"annolist[{rects[row][0]}].annorect[{rects[row][1]}]."
+                                                          f"{('x1', 'y1', 'x2', 'y2')[c]}")
+            except (KeyError, TypeError, IndexError, ValueError):
+                for row, (f, k, rect) in enumerate(rects):
+                    head, problem = _head_2017(r, rect, f"annolist[{f}].annorect[{k}]")
+                    if head is not None:
+                        out.head[row], out.head_ok[row] = head, True
+                    elif problem is not None:
+                        out.head_problem[row] = problem
+        return out
+
+    def _check_points(self, rects: list[tuple[int, int, Any]], person: np.ndarray, starts: np.ndarray,
+                      xs: np.ndarray, ys: np.ndarray, ss: np.ndarray | None) -> None:
+        """Every point's x, y (and score) finite; the first offender in file order (point, then field) is named."""
+        cols = [xs, ys] if ss is None else [xs, ys, ss]
+        if all(c.dtype.kind in "iu" or np.isfinite(c).all() for c in cols):
+            return
+
+        def where(i: int, c: int) -> str:
+            f, k, _ = rects[person[i]]
+            return f"annolist[{f}].annorect[{k}].annopoints[0].point[{i - starts[person[i]]}].{('x', 'y', 'score')[c]}"
+
+        self.r.check_finite(np.column_stack(cols).astype(np.float64), where)
+
+    def _person(self, b: _Builder, rect: dict[str, Any], f: int, k: int) -> int:
+        r, pred = self.r, self.role == "pred"
+        where = f"annolist[{f}].annorect[{k}]"
+        head, head_problem = (None, None) if pred else _head_2017(r, rect, where)
+        # rectHasPoints: annopoints is a non-empty list whose first element is a non-empty object with "point".
+        ap = rect.get("annopoints", ABSENT)
+        has_points = False
+        points: list[Any] = []
+        if ap is not ABSENT:
+            aw = f"{where}.annopoints"
+            if not isinstance(ap, list):
+                raise r.fail(aw, f"expected a list, got {kind(ap)}")
+            if ap:
+                if not isinstance(ap[0], dict):
+                    raise r.fail(f"{aw}[0]", f"expected an object, got {kind(ap[0])}")
+                if ap[0] and "point" in ap[0]:
+                    has_points = True
+                    points = r.list(ap[0]["point"], f"{aw}[0].point")
+        pts = []
+        fallback = 0
+        for m, p in enumerate(points):
+            pw = f"{where}.annopoints[0].point[{m}]"
+            if not isinstance(p, dict):
+                raise r.fail(pw, f"expected an object, got {kind(p)}")
+            try:
+                raw_id, raw_x, raw_y = p["id"], p["x"], p["y"]
+            except KeyError as exc:
+                raise r.fail(f"{pw}.{exc.args[0]}", "missing") from None
+            jid = -1 if raw_id is None else _joint_id(r.first(raw_id, f"{pw}.id"))
+            if raw_id is not None and type(raw_id[0]) is float and not np.isfinite(raw_id[0]):
+                raise nonfinite_error(r.path, f"{pw}.id", raw_id[0])  # poseval would silently ignore the point
+            x = r.num(r.first(raw_x, f"{pw}.x"), f"{pw}.x")
+            y = r.num(r.first(raw_y, f"{pw}.y"), f"{pw}.y")
+            if pred and "score" in p:
+                s = r.num(r.first(p["score"], f"{pw}.score"), f"{pw}.score")
+            else:
+                s = MIN_SCORE
+                fallback += pred and 0 <= jid
+            pts.append((jid, x, y, s))
+        b.add(f, pts, head, head_problem, has_points, "track_id" in rect, f, k)
+        return fallback
+
+    def _regions(self, fr: dict[str, Any], f: int) -> list[tuple[np.ndarray, str]]:
+        r = self.r
+        raw = fr.get("ignore_regions", ABSENT)
+        if raw is ABSENT:
+            return []
+        where = f"annolist[{f}].ignore_regions"
+        out = []
+        for m, region in enumerate(r.list(raw, where)):
+            rw = f"{where}[{m}]"
+            pts = r.list(r.get(region, "point", rw), f"{rw}.point")
+            arr = np.empty((len(pts), 2))
+            for q, p in enumerate(pts):
+                pw = f"{rw}.point[{q}]"
+                arr[q, 0] = r.num(r.first(r.get(p, "x", pw), f"{pw}.x"), f"{pw}.x")
+                arr[q, 1] = r.num(r.first(r.get(p, "y", pw), f"{pw}.y"), f"{pw}.y")
+            out.append((arr, rw))
+        return out
+
+
+def _point_lists(rects: list[tuple[int, int, Any]]) -> tuple[list[Any], np.ndarray] | None:
+    """Each person's ``annopoints[0].point`` list (``()`` where poseval finds no points) and whether it has one;
+    None if some person's ``annopoints`` is irregular (the caller then goes person by person)."""
+    aps = [rect.get("annopoints", ABSENT) for _, _, rect in rects]
+    if all(type(ap) is list and ap and type(ap[0]) is dict and type(ap[0].get("point")) is list for ap in aps):
+        return [ap[0]["point"] for ap in aps], np.ones(len(aps), bool)  # the usual case: every person has points
+    has_points = np.zeros(len(aps), bool)
+    pts_lists: list[Any] = []
+    for i, ap in enumerate(aps):
+        if type(ap) is list and ap and type(ap[0]) is dict and "point" in ap[0]:
+            pl = ap[0]["point"]
+            if type(pl) is not list:
+                return None
+            pts_lists.append(pl)
+            has_points[i] = True
+        elif ap is ABSENT or (type(ap) is list and (not ap or (type(ap[0]) is dict and "point" not in ap[0]))):
+            pts_lists.append(())
+        else:
+            return None
+    return pts_lists, has_points
+
+
+def _regular_track_ids(rect_lists: list[list[Any]], n_rects: np.ndarray, pred: bool) -> bool:
+    """True if :meth:`Loader2017._check_track_ids` would pass on a regular file: every person an object with a
+    ``track_id`` list whose first element is an integer below MAX_TRACK_ID, unique within a prediction frame.
+    False means "look person by person", not that anything is wrong."""
+    try:
+        firsts = [rect["track_id"] for rects in rect_lists for rect in rects]
+    except (KeyError, TypeError):
+        return False
+    if not all(type(v) is list and v and type(v[0]) is int for v in firsts):  # booleans are no track ids
+        return False
+    tids = np.array([v[0] for v in firsts]) if firsts else np.zeros(0, np.int64)
+    if tids.dtype.kind not in "iu" or (tids >= MAX_TRACK_ID).any():  # an object array: beyond 64 bits
+        return False
+    if pred and len(tids) > 1:
+        frame = np.repeat(np.arange(len(n_rects)), n_rects)
+        order = np.lexsort((tids, frame))
+        if ((frame[order][1:] == frame[order][:-1]) & (tids[order][1:] == tids[order][:-1])).any():
+            return False
+    return True
+
+
+def _head_2017(r: PosevalReader, rect: dict[str, Any], where: str) -> tuple[tuple[float, ...] | None, tuple[str, str] | None]:
+    """The GT head box (x1, y1, x2, y2), or the problem with it (reported only if poseval needs the box)."""
+    try:
+        box = tuple(r.num(r.first(rect[c], f"{where}.{c}"), f"{where}.{c}") for c in ("x1", "y1", "x2", "y2"))
+        return box, None
+    except KeyError as exc:
+        return None, (f"{where}.{exc.args[0]}", "missing (the GT head box is x1, y1, x2, y2)")
+    except NonFiniteError:
+        raise  # never deferred: a head box is either usable or the file is broken
+    except InputFormatError as exc:
+        return None, (exc.field, exc.detail)
+
+
+def _image_name_2017(fr: dict[str, Any]) -> str | None:
+    try:
+        name = fr["image"][0]["name"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return name if isinstance(name, str) else None
+
+
+def _joint_id(v: Any) -> int:
+    """poseval matches a point to joint i by ``id[0] == i``: ids outside 0–14 (or not numbers) match nothing."""
+    if isinstance(v, (int, float)) and v == v and 0 <= v < N_JOINTS and float(v).is_integer():
+        return int(v)
+    return -1
+
+
+class _Builder:
+    """Accumulates persons given as point lists ``[(id or -1, x, y, score), ...]`` (file order)."""
+
+    def __init__(self) -> None:
+        self.frame: list[int] = []
+        self.xy: list[np.ndarray] = []
+        self.has: list[np.ndarray] = []
+        self.score: list[np.ndarray] = []
+        self.head: list[tuple[float, ...]] = []
+        self.head_ok: list[bool] = []
+        self.has_points: list[bool] = []
+        self.has_tid: list[bool] = []
+        self.src: list[tuple[int, int]] = []
+        self.extra: dict[int, np.ndarray] = {}
+        self.head_problem: dict[int, tuple[str, str]] = {}
+
+    def add(self, frame: int, pts: list[tuple[int, float, float, float]], head: tuple[float, ...] | None,
+            head_problem: tuple[str, str] | None, has_points: bool, has_tid: bool, a: int, b: int) -> None:
+        row = len(self.frame)
+        xy, has, score, is_plain = primary_joints(pts)
+        if not is_plain:
+            self.extra[row] = np.asarray(pts, dtype=np.float64).reshape(-1, 4)
+        if head is None:
+            self.head.append((np.nan,) * 4)
+            self.head_ok.append(False)
+            if head_problem is not None:
+                self.head_problem[row] = head_problem
+        else:
+            self.head.append(head)
+            self.head_ok.append(True)
+        self.frame.append(frame)
+        self.xy.append(xy)
+        self.has.append(has)
+        self.score.append(score)
+        self.has_points.append(has_points)
+        self.has_tid.append(has_tid)
+        self.src.append((a, b))
+
+    def build(self) -> Persons:
+        if not self.frame:
+            return Persons.empty()
+        return Persons(
+            frame=np.asarray(self.frame, np.int64), xy=np.stack(self.xy), has=np.stack(self.has),
+            score=np.stack(self.score), head=np.asarray(self.head, np.float64).reshape(-1, 4),
+            head_ok=np.asarray(self.head_ok, bool), has_points=np.asarray(self.has_points, bool),
+            has_tid=np.asarray(self.has_tid, bool), src=np.asarray(self.src, np.int64).reshape(-1, 2),
+            extra=self.extra, head_problem=self.head_problem,
+        )
