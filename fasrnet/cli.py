@@ -98,7 +98,7 @@ def _add_download(sub: argparse._SubParsersAction) -> None:
     # or every stage would depend on them (fasrnet/codedeps.py)
     p = sub.add_parser("download", help="fetch or adopt (--from DIR) PoseTrack data, boxes and HRNet weights; verify")
     p.add_argument("--dataset", action="append", metavar="NAME",
-                   help="posetrack18 / posetrack17 (repeatable or comma-separated; default: data.datasets)")
+                   help="posetrack18 / posetrack17 / posetrack21 (repeatable or comma-separated; default: data.datasets)")
     p.add_argument("--what", action="append", metavar="KINDS",
                    help="comma-separated subset of images,labels,boxes,weights (default: download.what)")
     p.add_argument("--artefact", action="append", metavar="NAME", help="fetch these manifest entries only")

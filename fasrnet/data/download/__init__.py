@@ -26,9 +26,11 @@ The modules, bottom to top (each imports only those above it in this list):
 - :mod:`~fasrnet.data.download.transfer` — HTTP fetch with resume, retries and backoff (:class:`FetchOptions`);
 - :mod:`~fasrnet.data.download.verify` — hash checks and verification records (:func:`ensure_file`);
 - :mod:`~fasrnet.data.download.archive` — safe extraction (:func:`extract_archive`);
+- :mod:`~fasrnet.data.download.kinds` — which kind of copy a tree is and its label version (:func:`detect_kind`);
 - :mod:`~fasrnet.data.download.layout` — layout verification of a dataset tree (:func:`verify_layout`);
 - :mod:`~fasrnet.data.download.orchestration` — selecting, fetching and installing artefacts (:class:`Plan`);
-- :mod:`~fasrnet.data.download.adopt` — adopting an extracted tree from ``--from DIR``;
+- :mod:`~fasrnet.data.download.adopt` — adopting an extracted tree from ``--from DIR``: staged, its box files
+  converted, verified, then moved into place with ``dataset.json`` (:func:`adopt_copy`);
 - :mod:`~fasrnet.data.download.command` — :func:`cli_download`, the handler ``fasrnet.cli`` calls.
 
 The names below are re-exported so that ``from fasrnet.data.download import X`` keeps working.
@@ -52,18 +54,31 @@ from fasrnet.data.download.verify import VERIFIED_SUFFIX, check_file, ensure_fil
 from fasrnet.data.download.archive import extract_archive, move_into
 from fasrnet.data.download.layout import MAX_MISSING_PER_VIDEO, SPLITS, LayoutReport, verify_layout
 from fasrnet.data.download.orchestration import Plan, acquire, install, select_artefacts
-from fasrnet.data.download.adopt import ADOPTED_ENTRIES, adopt_tree, find_tree
+from fasrnet.data.download.kinds import KINDS as COPY_KINDS, TreeKind, detect_kind
+from fasrnet.data.download.adopt import (
+    ADOPTED_ENTRIES,
+    DATASET_RECORD,
+    Adoption,
+    adopt_copy,
+    adopt_tree,
+    find_box_files,
+    find_tree,
+)
 from fasrnet.data.download.command import cli_download
 
 __all__ = [
     "ADOPTED_ENTRIES",
+    "COPY_KINDS",
+    "DATASET_RECORD",
     "KINDS",
     "MANIFEST_PATH",
     "MAX_MISSING_PER_VIDEO",
     "PART_SUFFIX",
     "PERMANENT_STATUSES",
     "SPLITS",
+    "TreeKind",
     "VERIFIED_SUFFIX",
+    "Adoption",
     "Artefact",
     "ConvertStep",
     "DatasetInfo",
@@ -77,12 +92,15 @@ __all__ = [
     "Plan",
     "UnsafeArchiveError",
     "acquire",
+    "adopt_copy",
     "adopt_tree",
     "check_file",
     "cli_download",
     "ensure_file",
     "extract_archive",
     "fetch",
+    "detect_kind",
+    "find_box_files",
     "find_tree",
     "group_env_name",
     "install",

@@ -1,29 +1,54 @@
-"""``--from DIR``: find the extracted tree of a dataset in the user's folder and link (or copy) its layout folders
-into the dataset directory."""
+"""``--from DIR``: find the extracted tree of a dataset in the user's folder, recognise what it is
+(:mod:`~fasrnet.data.download.kinds`), and adopt it: its layout folders linked (or copied) and its box files
+converted into a staging directory beside the dataset directory, the staged tree verified, and only then moved
+into place with a ``dataset.json`` naming the kind and label version (``docs/data.md``, §2a). A tree that fails
+leaves the dataset directory as it was."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fasrnet.data.download.archive import move_into
-from fasrnet.data.download.base import Log, log_to_stderr
+from fasrnet.data.download.base import LayoutError, Log, log_to_stderr
+from fasrnet.data.download.kinds import TreeKind
+from fasrnet.data.download.layout import LayoutReport, verify_layout
 from fasrnet.errors import FasrnetError
+from fasrnet.io import write_json
 
 #: The layout folders of an extracted tree that are linked (``detections`` copied) into the dataset directory.
 ADOPTED_ENTRIES = ("images", "images_renamed", "annotations", "detections")
+#: The record of what was adopted, in the dataset directory (read by ``fasrnet download`` and the tables).
+DATASET_RECORD = "dataset.json"
+#: Where box files sit in a copy, relative to the tree: DCPose/PoseWarper ``{val,test}_boxes.json`` and mmpose's
+#: ``*_human_detections.json`` (its tarball unpacks them beside the per-video folders).
+BOX_FOLDERS = (".", "detections", "annotations", "posetrack_data", "posetrack_data/annotations")
+
+
+def _place(src: Path, dst: Path, link: bool) -> None:
+    if link:
+        os.symlink(src.resolve(), dst, target_is_directory=src.is_dir())
+    elif src.is_dir():
+        shutil.copytree(src, dst, symlinks=False)
+    else:
+        shutil.copy2(src, dst)
 
 
 def adopt_tree(source: Path, dataset_dir: Path, link: bool = True, log: Log = log_to_stderr) -> list[str]:
-    """Link (or copy) the layout folders of an extracted dataset at ``source`` into ``dataset_dir``."""
+    """Link (or copy) the layout folders of an extracted dataset at ``source`` into ``dataset_dir`` as they are
+    (no kind detection, no verification: :func:`adopt_copy` does both)."""
+    entries = {e: source / e for e in ADOPTED_ENTRIES if (source / e).is_dir()}
+    return _commit(entries, dataset_dir, link, log, source)
+
+
+def _commit(entries: Mapping[str, Path], dataset_dir: Path, link: bool, log: Log, source: Path) -> list[str]:
     adopted = []
     dataset_dir.mkdir(parents=True, exist_ok=True)
-    for entry in ADOPTED_ENTRIES:
-        src = source / entry
-        if not src.is_dir():
-            continue
+    for entry, src in entries.items():
         dst = dataset_dir / entry
         if src.resolve() == dst.resolve():
             adopted.append(entry)
@@ -54,6 +79,97 @@ def adopt_tree(source: Path, dataset_dir: Path, link: bool = True, log: Log = lo
     return adopted
 
 
+@dataclass
+class Adoption:
+    """What :func:`adopt_copy` did: the entries now in the dataset directory, the box files converted (split →
+    source file), and the layout report of the staged tree."""
+
+    entries: list[str]
+    boxes: dict[str, str] = field(default_factory=dict)
+    report: LayoutReport | None = None
+
+
+def find_box_files(tree: Path, boxes_source: str = "mmpose") -> dict[str, tuple[str, Path]]:
+    """The box files of a copy: split → (format, file). mmpose's ``*_human_detections.json`` are val boxes; DCPose's
+    are named ``<split>_boxes.json``, also in a ``*_precomputed_boxes`` folder. Where one split has both, the
+    ``boxes_source`` variant wins."""
+    found: dict[str, dict[str, Path]] = {}
+    folders = [tree / f for f in BOX_FOLDERS] + sorted(tree.glob("*_precomputed_boxes"))
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*_human_detections.json")):
+            found.setdefault("val", {}).setdefault("mmpose", path)
+        for split in ("val", "test"):
+            path = folder / f"{split}_boxes.json"
+            if path.is_file():
+                found.setdefault(split, {}).setdefault("dcpose", path)
+    chosen = {}
+    for split, variants in found.items():
+        fmt = boxes_source if boxes_source in variants else sorted(variants)[0]
+        chosen[split] = (fmt, variants[fmt])
+    return chosen
+
+
+def adopt_copy(tree: Path, kind: TreeKind, dataset_dir: Path, link: bool = True,
+               expected: Mapping[str, int] | None = None, sources: Mapping[str, str] | None = None,
+               boxes_source: str = "mmpose", log: Log = log_to_stderr) -> Adoption:
+    """Stage, verify and move into place the copy at ``tree`` of kind ``kind`` (its layout folders linked or
+    copied, its box files converted into ``detections/<split>_boxes.json``, ``dataset.json`` written). Raises
+    :class:`LayoutError` listing every problem of the staged tree, with ``dataset_dir`` left as it was."""
+    from fasrnet.data.boxes import convert
+
+    entries = {"annotations": kind.annotations}
+    if kind.images is not None:
+        entries[kind.image_entry] = kind.images
+    for entry in entries:
+        dst = dataset_dir / entry
+        if link and dst.exists() and not dst.is_symlink() and (entries[entry].resolve() != dst.resolve()):
+            raise FasrnetError(f"{dst}: exists and is not a link; move it away or use --copy")
+    dataset_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{dataset_dir.name}.", suffix=".adopt.tmp", dir=dataset_dir.parent))
+    try:
+        for entry, src in entries.items():
+            _place(src, stage / entry, link)
+        boxes = {}
+        for split, (fmt, path) in find_box_files(tree, boxes_source).items():
+            ann = stage / "annotations" / split
+            stats = convert(fmt, path, stage / "detections" / f"{split}_boxes.json", ann=ann if ann.is_dir() else None)
+            log(f"{dataset_dir.name}: {path}: {stats.written} {fmt} boxes converted to detections/{split}_boxes.json "
+                f"({stats.read} read, {stats.dropped_category} with category_id ≠ 1 dropped)")
+            boxes[split] = str(path.resolve())
+        report = verify_layout(stage, expected, sources)
+        for split in ("train", "val", "test"):
+            if split not in kind.videos and split in (expected or {}):
+                report.problems.append(f"{split}: not in this copy, expected {expected[split]} videos")  # type: ignore[index]
+        if not report.ok:
+            raise LayoutError(f"{len(report.problems)} problem(s) in {tree}:\n"
+                              + "\n".join(f"{dataset_dir.name}: {line}" for line in report.problems))
+        if (stage / "detections").is_dir():
+            entries["detections"] = stage / "detections"
+        adopted = _move_staged(stage, dataset_dir, list(entries))
+        write_json(dataset_dir / DATASET_RECORD, {**kind.to_json(tree), "boxes": boxes}, indent=1)
+        how = "linked" if link else "copied"
+        log(f"{dataset_dir.name}: {how} {', '.join(e for e in adopted if e != 'detections')} from {tree}")
+        return Adoption(adopted, boxes, report)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _move_staged(stage: Path, dataset_dir: Path, names: list[str]) -> list[str]:
+    """Move the staged entries (links, or copied folders merged into what is there) into ``dataset_dir``."""
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        src, dst = stage / name, dataset_dir / name
+        if src.is_symlink() and dst.is_dir() and not dst.is_symlink():
+            raise FasrnetError(f"{dst}: exists and is not a link; move it away or use --copy")
+        if src.is_symlink():
+            os.replace(src, dst)
+        else:
+            move_into(src, dst)
+    return names
+
+
 def find_tree(from_dir: Path, dataset: str, single: bool) -> Path | None:
     """Where in ``from_dir`` the extracted tree of ``dataset`` is (``DIR/<dataset>``, ``DIR`` itself when one
     dataset is asked for, or ``posetrack_data/`` below either)."""
@@ -61,6 +177,7 @@ def find_tree(from_dir: Path, dataset: str, single: bool) -> Path | None:
     if single:
         candidates += [from_dir, from_dir / "posetrack_data"]
     for c in candidates:
-        if (c / "annotations").is_dir() or (c / "images").is_dir():
+        if any((c / e).is_dir() for e in ("annotations", "images", "images_renamed")) or (
+                c.name != "posetrack_data" and (c / "posetrack_data").is_dir()):
             return c
     return None

@@ -7,8 +7,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from fasrnet.data.download.adopt import adopt_tree, find_tree
+from fasrnet.data.download.adopt import DATASET_RECORD, adopt_copy, find_tree
 from fasrnet.data.download.base import DownloadError, LayoutError, Log, log_to_stderr
+from fasrnet.data.download.kinds import detect_kind
 from fasrnet.data.download.layout import verify_layout
 from fasrnet.data.download.manifest import KINDS, Manifest, load_manifest
 from fasrnet.data.download.orchestration import Plan, acquire, select_artefacts
@@ -102,10 +103,15 @@ def cli_download(args: argparse.Namespace, params: Any, log: Log = log_to_stderr
         if not from_dir.is_dir():
             raise FasrnetError(f"--from {from_dir}: no such directory")
         adopted: dict[str, list[str]] = {}
+        refused: set[str] = set()  # a copy that failed: nothing of it is installed, not even its archives
         for dataset in datasets:
             tree = find_tree(from_dir, dataset, single=len(datasets) == 1)
             if tree is not None:
-                adopted[dataset] = adopt_tree(tree, plan.dest / dataset, plan.link, log)
+                try:
+                    adopted[dataset] = _adopt(dataset, tree, plan, expect, p.boxes_source, log)
+                except FasrnetError as exc:
+                    failures.append(str(exc))
+                    refused.add(dataset)
             else:
                 log(f"{dataset}: no extracted tree (annotations/, images/) in {from_dir}/{dataset}"
                     + ("" if len(datasets) > 1 else f" or {from_dir}")
@@ -113,6 +119,8 @@ def cli_download(args: argparse.Namespace, params: Any, log: Log = log_to_stderr
                        if len(datasets) > 1 else ""))
         skipped = []
         for art in arts:
+            if art.dataset in refused:
+                continue
             entries = adopted.get(art.dataset or "", [])
             if art.kind in ("images", "labels") and art.archive and {"images", "annotations"} & set(entries):
                 continue  # the extracted tree was adopted instead of the archive
@@ -123,7 +131,7 @@ def cli_download(args: argparse.Namespace, params: Any, log: Log = log_to_stderr
                 failures.append(str(exc))
         if skipped:
             log(f"not in {from_dir} (skipped): {', '.join(skipped)}")
-        layout_sets = datasets if {"images", "labels"} & set(what) else []
+        layout_sets = [d for d in datasets if d not in adopted and d not in refused] if {"images", "labels"} & set(what) else []
     else:
         for art in arts:
             try:
@@ -141,12 +149,41 @@ def cli_download(args: argparse.Namespace, params: Any, log: Log = log_to_stderr
     return 0
 
 
+def _adopt(dataset: str, tree: Path, plan: Plan, expect: dict[str, int] | None,
+           boxes_source: str, log: Log) -> list[str]:
+    """Recognise the copy at ``tree`` (kind, label version), check it is ``dataset``'s, and adopt it verified."""
+    kind = detect_kind(tree, expect)
+    if kind.dataset != dataset:
+        raise LayoutError(f"{dataset}: {tree} holds {kind.describe()}; adopt it with --dataset {kind.dataset}")
+    log(f"{dataset}: found {kind.describe()} in {tree}")
+    expected = dict(expect) if expect is not None else kind.expected
+    sources = {s: "--expect" if expect is not None else kind.labels for s in expected}
+    for split in ("train", "val", "test"):
+        if split not in kind.videos:
+            log(f"{dataset}: note: {split}: not in this copy")
+    adoption = adopt_copy(tree, kind, plan.dest / dataset, plan.link, expected, sources, boxes_source, log)
+    report = adoption.report
+    if report is not None:
+        counts = ", ".join(f"{k} {v}" for k, v in report.videos.items()) or "none"
+        log(f"{dataset}: videos per split: {counts}; {report.frames} frames listed")
+        for note in report.notes:
+            log(f"{dataset}: note: {note}")
+    log(f"layout OK: {dataset} ({kind.labels}; recorded in {plan.dest / dataset / DATASET_RECORD})")
+    return adoption.entries
+
+
 def _report_layouts(manifest: Manifest, datasets: list[str], plan: Plan, expect: dict[str, int] | None,
                     log: Log) -> int:
     problems = []
     for dataset in datasets:
         expected, sources = _expected_for(manifest, dataset, expect)
         report = verify_layout(plan.dest / dataset, expected, sources)
+        record = plan.dest / dataset / DATASET_RECORD
+        if record.is_file():
+            from fasrnet.data.jsonpath import read_json
+
+            labels = read_json(record).get("labels") if isinstance(read_json(record), dict) else None
+            log(f"{dataset}: {labels or 'labels not recorded'} (adopted; {record})")
         counts = ", ".join(f"{k} {v}" for k, v in report.videos.items()) or "none"
         log(f"{dataset}: videos per split: {counts}; {report.frames} frames listed")
         for note in report.notes:
