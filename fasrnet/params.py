@@ -24,7 +24,7 @@ from fasrnet.errors import FasrnetError
 from fasrnet.paths import DEFAULT_PARAMS_FILE
 
 #: The data sets a run can use (embedded synthetic default, the paper's, and PoseTrack21: the PoseTrack18 videos
-#: with the labels its authors still hand out, docs/data.md, §2a).
+#: with the labels its authors still hand out, docs/data.md, §8).
 DatasetName = Literal["syn17", "syn18", "posetrack17", "posetrack18", "posetrack21"]
 #: The head variants of Tables 6-8 (fasrnet.models.fasrnet.VARIANTS describes each; a test keeps the two equal).
 VariantName = Literal["fasrnet", "baseline", "pcda", "fda", "no_att", "no_fr", "smd", "no_prev", "no_next"]

@@ -1,4 +1,4 @@
-"""``fasrnet download --from`` on the kinds of copy researchers hold (docs/data.md, §2a): PoseTrack18 v0.45 and
+"""``fasrnet download --from`` on the kinds of copy researchers hold (docs/data.md, §8): PoseTrack18 v0.45 and
 v0.2, PoseTrack21, PoseTrack17 raw and DCPose's images_renamed layout, each recognised from its files and recorded
 in dataset.json; unknown, mixed and broken trees refused with one message, exit ≠ 0 and nothing adopted.
 

@@ -2,7 +2,7 @@
 Apache-2.0, its README names the source) laid out as a PoseTrack18 and as a PoseTrack21 copy, adopted with
 ``fasrnet download --from``, then crops → extract (a tiny random backbone) → predict → evaluate on them: real
 1920×1080 frames, real ignore regions, track ids and ``is_labeled`` flags, mmpose's real detection file through
-the box converter. docs/data.md, §2a."""
+the box converter. docs/data.md, §8."""
 
 from __future__ import annotations
 

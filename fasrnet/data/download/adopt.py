@@ -1,7 +1,7 @@
 """``--from DIR``: find the extracted tree of a dataset in the user's folder, recognise what it is
 (:mod:`~fasrnet.data.download.kinds`), and adopt it: its layout folders linked (or copied) and its box files
 converted into a staging directory beside the dataset directory, the staged tree verified, and only then moved
-into place with a ``dataset.json`` naming the kind and label version (``docs/data.md``, §2a). A tree that fails
+into place with a ``dataset.json`` naming the kind and label version (``docs/data.md``, §8). A tree that fails
 leaves the dataset directory as it was."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Which kind of PoseTrack copy a tree is, and which label version: recognised from the files themselves
-(``docs/data.md``, §2a), before anything is adopted.
+(``docs/data.md``, §8), before anything is adopted.
 
 The kinds (:data:`KINDS`):
 
@@ -40,7 +40,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "posetrack17_dcpose": ("posetrack17", "PoseTrack17"),
 }
 
-#: Label versions per format family: version → videos per split (docs/data.md, §1 and §2a).
+#: Label versions per format family: version → videos per split (docs/data.md, §1 and §8).
 VERSIONS: dict[str, dict[str, dict[str, int]]] = {
     "posetrack18": {"v0.45": {"train": 593, "val": 170, "test": 375}, "v0.2": {"train": 593, "val": 74, "test": 375}},
     "posetrack21": {"v0.1": {"train": 593, "val": 170}},
@@ -205,5 +205,5 @@ def _version(kind: str, videos: dict[str, int], tree: Path, where: Path, expect:
     known = "; ".join(f"{v}: " + "/".join(str(c[s]) for s in SPLITS if s in c) for v, c in VERSIONS[family].items())
     arg = ",".join(f"{s}={n}" for s, n in videos.items())
     raise LayoutError(f"{tree}: {where}/ holds {KINDS[kind][1]} files ({counts} videos), which match no label "
-                      f"version this pipeline knows ({known} train/val/test videos; docs/data.md, §2a); to adopt a "
+                      f"version this pipeline knows ({known} train/val/test videos; docs/data.md, §8); to adopt a "
                       f"partial copy as it is, pass --expect {arg}")
