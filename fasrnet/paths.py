@@ -26,8 +26,18 @@ RUNTIME_FILE = Path("results/runtime.md")
 RUNTIME_JSON = Path("results/runtime.json")
 
 
+#: What ``fasrnet download --from`` adopted, in the dataset directory: kind, labels, label version
+#: (docs/data.md, §8). The evaluation copies its labels into the metrics file, and the tables print them.
+DATASET_RECORD = "dataset.json"
+
+
 def dataset_dir(params: Params, dataset: str) -> Path:
     return Path(params.data.root) / dataset
+
+
+def dataset_record_for_gt(gt_dir: str | Path) -> Path:
+    """Where the :data:`DATASET_RECORD` of the dataset holding ``<root>/<dataset>/annotations/<split>`` is."""
+    return Path(gt_dir).absolute().parent.parent / DATASET_RECORD
 
 
 def annotations_dir(params: Params, dataset: str, split: str) -> Path:

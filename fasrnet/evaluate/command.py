@@ -54,11 +54,27 @@ def run(args: argparse.Namespace) -> int:
         data = {"gt_dir": str(args.gt), "pred_dir": str(args.pred), **result.to_dict()}
         if subsets is not None:
             data["subsets"] = subsets
+        data.update(_labels(args.gt))
         write_json(args.out, data, indent=2)
         print(f"wrote {args.out}")
     if args.crosscheck:
         return crosscheck(result, args.gt, args.pred)
     return 0
+
+
+def _labels(gt_dir: str | Path) -> dict[str, Any]:
+    """``labels`` and ``label_version`` of an adopted real dataset (its ``dataset.json``, docs/data.md, §8), for
+    the tables' rows; nothing for a synthetic set or a directory of no adopted dataset."""
+    from fasrnet.data.jsonpath import read_json
+    from fasrnet.paths import dataset_record_for_gt
+
+    record = dataset_record_for_gt(gt_dir)
+    if not record.is_file():
+        return {}
+    obj = read_json(record)
+    if not isinstance(obj, dict) or not isinstance(obj.get("labels"), str):
+        raise FasrnetError(f"{record}: expected the record `fasrnet download --from` writes, with a 'labels' string")
+    return {"labels": obj["labels"], "label_version": obj.get("label_version")}
 
 
 def _episode_subsets(args: argparse.Namespace) -> dict[str, Any] | None:

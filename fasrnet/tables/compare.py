@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from fasrnet import paths
-from fasrnet.tables.inputs import COLUMNS, COMPLEXITY_FILE, FAMILY, PAPER_DATASET, Inputs, Measured, main_runs
+from fasrnet.tables.inputs import (COLUMNS, COMPLEXITY_FILE, FAMILY, OTHER_LABELS, PAPER_DATASET, Inputs, Measured,
+                                   main_runs)
 from fasrnet.tables.literature import Literature, cited_keys
 from fasrnet.tables.markdown import fmt_diff
 from fasrnet.tables.rows import Cell, Ordering, Table, diff_cells, lit_cells, measured_cells, not_run_cells
@@ -59,10 +60,12 @@ def table_val(inputs: Inputs, table: str, number: int) -> Table:
     orderings = []
     for r in runs:
         m, b = inputs.run(r.name), inputs.backbone(r.dataset)
-        rows += _measured_rows(m, f"**FaSRnet — measured** (run `{r.name}`)", own)
+        other = OTHER_LABELS.get(r.dataset)  # other labels than the paper's: no Δ to its numbers
+        on = f", on {other}" if other else ""
+        rows += _measured_rows(m, f"**FaSRnet — measured** (run `{r.name}`{on})", None if other else own)
         rows += _measured_rows(b, f"**HRNet-W{params.model.backbone_width} backbone alone (frozen, single frame) — "
-                                  f"measured** (`{b.name}`)", comp)
-        if own and comp:
+                                  f"measured** (`{b.name}`{on})", None if other else comp)
+        if own and comp and not other:
             orderings.append(Ordering(f"Table {number}", f"FaSRnet (`{r.name}`)", f"backbone alone (`{b.name}`)",
                                       (own["values"][-1], comp["values"][-1]), (m.mAP, b.mAP)))
     after = []

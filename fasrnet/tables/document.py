@@ -24,7 +24,7 @@ from fasrnet.evaluate.episodes import SUBSETS
 from fasrnet.params import Params
 from fasrnet.tables.ablation import ABLATION_TABLES, seed_std, table9, table10, table_ablation, variant_label
 from fasrnet.tables.compare import table5, table_test, table_val
-from fasrnet.tables.inputs import (FAMILY, PAPER_DATASET, TABLES_FILE, Inputs, epochs_text, main_runs,
+from fasrnet.tables.inputs import (FAMILY, OTHER_LABELS, PAPER_DATASET, TABLES_FILE, Inputs, epochs_text, main_runs,
                                    missing_inputs, read_inputs, runs_of)
 from fasrnet.tables.literature import Literature
 from fasrnet.tables.markdown import fmt, fmt_diff, md_table
@@ -64,6 +64,10 @@ def _stand_in(datasets: list[str]) -> list[str]:
         if fam is None:
             continue
         tables = "Tables 1, 2, 6–10" if fam == "17" else "Tables 3, 4"
+        if ds in OTHER_LABELS:
+            out.append(f"`{ds}` has {PAPER_DATASET[fam]}'s videos with {OTHER_LABELS[ds]} ({tables}; no Δ to the "
+                       "paper's numbers)")
+            continue
         role = "stands in for" if ds.startswith("syn") else "is"
         out.append(f"`{ds}` {role} {PAPER_DATASET[fam]} ({tables})")
     return out

@@ -29,7 +29,7 @@ from fasrnet import paths
 from fasrnet.params import Params
 from fasrnet.tables.ablation import seed_stats
 from fasrnet.tables.canvas import new_figure, placeholder, save
-from fasrnet.tables.inputs import COLUMNS, FAMILY, PAPER_DATASET, Inputs, Resolved, main_runs, read_inputs, runs_of
+from fasrnet.tables.inputs import COLUMNS, FAMILY, OTHER_LABELS, PAPER_DATASET, Inputs, Resolved, main_runs, read_inputs, runs_of
 from fasrnet.tables.qualitative import QUALITATIVE_ROWS, qualitative
 
 
@@ -62,7 +62,7 @@ def train_log(root: Path, name: str) -> list[dict[str, float | None]]:
 def per_joint_ap(inputs: Inputs, path: Path) -> Path:
     runs = main_runs(inputs.params)
     if not runs:
-        return placeholder(path, "Per-joint AP", "no main run on syn17/syn18/posetrack17/posetrack18 in params.yaml")
+        return placeholder(path, "Per-joint AP", "no main run on syn17/syn18/posetrack17/posetrack18/posetrack21 in params.yaml")
     fig = new_figure(11, 3.6 * len(runs))
     x = np.arange(len(COLUMNS))
     for i, r in enumerate(runs):
@@ -93,7 +93,8 @@ def per_joint_ap(inputs: Inputs, path: Path) -> Path:
         lo = max(0.0, (min(lows) if lows else 0.0) - 8)
         ax.set_ylim(lo, 100)
         ax.grid(axis="y", alpha=0.3)
-        ax.set_title(f"{r.dataset} val (measured) beside {PAPER_DATASET[FAMILY[r.dataset]]} val (paper Table "
+        other = f" on {OTHER_LABELS[r.dataset]}, not the paper's labels," if r.dataset in OTHER_LABELS else ""
+        ax.set_title(f"{r.dataset} val (measured{other}) beside {PAPER_DATASET[FAMILY[r.dataset]]} val (paper Table "
                      f"{1 if table == 'table1' else 3}, quoted)", fontsize=10)
         ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.09), frameon=False)
         if table == "table3":

@@ -34,7 +34,10 @@ from fasrnet.tables.literature import Literature, load_literature
 COLUMNS: tuple[str, ...] = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "mAP")
 METRIC_KEYS: tuple[str, ...] = ("Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl", "Total")
 #: Which paper dataset (Tables 1/2: "17", Tables 3/4: "18") a dataset of ours stands in for or is.
-FAMILY: dict[str, str] = {"syn17": "17", "posetrack17": "17", "syn18": "18", "posetrack18": "18"}
+FAMILY: dict[str, str] = {"syn17": "17", "posetrack17": "17", "syn18": "18", "posetrack18": "18", "posetrack21": "18"}
+#: Datasets on the PoseTrack18 videos with other labels: their rows are labelled so and get no Δ to the paper's
+#: PoseTrack18 numbers (docs/data.md, §8).
+OTHER_LABELS: dict[str, str] = {"posetrack21": "PoseTrack21 labels"}
 PAPER_DATASET: dict[str, str] = {"17": "PoseTrack2017", "18": "PoseTrack2018"}
 COMPLEXITY_FILE = paths.METRICS / "complexity.json"
 # Beside, not inside, results/metrics/: the tables stage depends on the metrics files it summarises.
@@ -179,6 +182,12 @@ class Inputs:
         size = (info or {}).get("input_size") or list(self.params.heatmap.input_size)
         return f"{size[0]}×{size[1]}"
 
+    def _labels(self, name: str) -> list[str]:
+        """The label version a metrics file was measured on (``labels``, from the adopted dataset's record)."""
+        obj = self.metrics[name]
+        labels = obj.get("labels") if isinstance(obj, dict) else None
+        return [labels] if isinstance(labels, str) and labels else []
+
     def _measured(self, name: str, setting: str) -> Measured:
         rel = paths.metrics_file(name)
         return Measured(name, rel, metric_values(rel, self.metrics[name]), setting, name in self.present)
@@ -190,20 +199,22 @@ class Inputs:
         r = resolve(self.params, name)
         info = self.run_infos[name]
         if info is not None:
-            parts = [f"{r.dataset} val", str(info.get("backbone", "?")), self._input_size(info),
+            parts = [f"{r.dataset} val", *self._labels(name), str(info.get("backbone", "?")), self._input_size(info),
                      str(info.get("device", "?"))]
             if info.get("epochs") is not None:
                 parts.append(epochs_text(info["epochs"]))
         else:
-            parts = [f"{r.dataset} val", f"HRNet-W{self.params.model.backbone_width}", self._input_size(None),
+            parts = [f"{r.dataset} val", *self._labels(name), f"HRNet-W{self.params.model.backbone_width}",
+                     self._input_size(None),
                      f"device n/a (no {(paths.run_dir(name) / 'run.json').as_posix()})"]
         return Measured(name, rel, values, " · ".join(parts), name in self.present)
 
     def backbone(self, dataset: str) -> Measured:
         """The frozen backbone alone on ``dataset``."""
-        setting = " · ".join([f"{dataset} val", f"HRNet-W{self.params.model.backbone_width}",
+        name = paths.backbone_run_name(dataset)
+        setting = " · ".join([f"{dataset} val", *self._labels(name), f"HRNet-W{self.params.model.backbone_width}",
                               self._input_size(None), "frozen backbone, single frame, no refinement"])
-        return self._measured(paths.backbone_run_name(dataset), setting)
+        return self._measured(name, setting)
 
     def subsets(self, name: str) -> dict[str, tuple[float | None, int]] | None:
         """A metrics file's degraded / clean frames entry (:func:`subset_values`), or None."""

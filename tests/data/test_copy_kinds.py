@@ -53,7 +53,8 @@ def make_copy(root, kind: str, counts: dict[str, int]):
                 _write(root, f"{folder}/{split}/{name}.json", obj)
             else:  # PoseTrack17 annolist: raw (images/) or DCPose's renamed frames (images_renamed/, %08d from 1)
                 renamed = kind == "posetrack17_dcpose"
-                video = _video(name, "images_renamed" if renamed else "images", split,
+                # the release keeps its frames in source folders (images/mpii_5sec/…), not in split folders
+                video = _video(name, "images_renamed" if renamed else "images", split if renamed else "mpii_5sec",
                                "00000001.jpg" if renamed else "00000000.jpg")
                 _write(root, f"annotations/{split}/{name}.json", to_2017(video))
             _touch(root, video.frames[0].image)

@@ -19,11 +19,10 @@ from fasrnet.data.download.kinds import TreeKind
 from fasrnet.data.download.layout import LayoutReport, verify_layout
 from fasrnet.errors import FasrnetError
 from fasrnet.io import write_json
+from fasrnet.paths import DATASET_RECORD
 
 #: The layout folders of an extracted tree that are linked (``detections`` copied) into the dataset directory.
 ADOPTED_ENTRIES = ("images", "images_renamed", "annotations", "detections")
-#: The record of what was adopted, in the dataset directory (read by ``fasrnet download`` and the tables).
-DATASET_RECORD = "dataset.json"
 #: Where box files sit in a copy, relative to the tree: DCPose/PoseWarper ``{val,test}_boxes.json`` and mmpose's
 #: ``*_human_detections.json`` (its tarball unpacks them beside the per-video folders).
 BOX_FOLDERS = (".", "detections", "annotations", "posetrack_data", "posetrack_data/annotations")
