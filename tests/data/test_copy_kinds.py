@@ -171,3 +171,10 @@ def test_detect_kind_without_annotations(tmp_path):
     (tmp_path / "images/val").mkdir(parents=True)
     with pytest.raises(LayoutError, match="no annotation files: expected annotations/<split>/<video>.json"):
         detect_kind(tmp_path)
+
+
+def test_posetrack21_has_nothing_to_download_and_says_how_to_get_it(tmp_path, capsys):
+    assert main(["--params", _params(tmp_path), "download", "--dataset", "posetrack21"]) == 2
+    err = capsys.readouterr().err
+    assert "error: posetrack21: nothing to download (no public files); Obtained by request from its authors" in err
+    assert "--from DIR --dataset posetrack21" in err

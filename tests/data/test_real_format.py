@@ -36,7 +36,7 @@ def to_pt21(obj: dict) -> dict:
     obj = json.loads(json.dumps(obj))
     for image in obj["images"]:
         image["has_labeled_person"] = any(a["image_id"] == image["id"] for a in obj["annotations"])
-    for k, ann in enumerate(obj["annotations"]):
+    for ann in obj["annotations"]:
         ann["person_id"] = 1000 + ann["track_id"]
     image = obj["images"][0]
     obj["annotations"].append({"bbox": [10.0, 20.0, 50.0, 120.0], "bbox_head": [20.0, 20.0, 20.0, 20.0],

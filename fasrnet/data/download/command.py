@@ -77,6 +77,9 @@ def cli_download(args: argparse.Namespace, params: Any, log: Log = log_to_stderr
             raise FasrnetError(f"--dataset: nothing to download for {', '.join(unknown)} "
                                f"(known: {', '.join(sorted(known))})")
         datasets = [d for d in datasets if d in known]
+        for d in [d for d in datasets if not any(a.dataset == d for a in manifest.artefacts)]:
+            raise FasrnetError(f"{d}: nothing to download (no public files); "
+                               f"{manifest.datasets[d].notes or 'adopt a copy with --from DIR'}")
     expect = _parse_expect(args.expect)
     plan = Plan(
         dest=Path(args.dest or params.data.root),
@@ -182,7 +185,8 @@ def _report_layouts(manifest: Manifest, datasets: list[str], plan: Plan, expect:
         if record.is_file():
             from fasrnet.data.jsonpath import read_json
 
-            labels = read_json(record).get("labels") if isinstance(read_json(record), dict) else None
+            obj = read_json(record)
+            labels = obj.get("labels") if isinstance(obj, dict) else None
             log(f"{dataset}: {labels or 'labels not recorded'} (adopted; {record})")
         counts = ", ".join(f"{k} {v}" for k, v in report.videos.items()) or "none"
         log(f"{dataset}: videos per split: {counts}; {report.frames} frames listed")
