@@ -178,3 +178,14 @@ def test_posetrack21_has_nothing_to_download_and_says_how_to_get_it(tmp_path, ca
     err = capsys.readouterr().err
     assert "error: posetrack21: nothing to download (no public files); Obtained by request from its authors" in err
     assert "--from DIR --dataset posetrack21" in err
+
+
+def test_the_version_table_agrees_with_the_manifest():
+    """--verify-only checks the manifest's counts, --from the version table of kinds.py: one set of numbers."""
+    from fasrnet.data.download import load_manifest
+    from fasrnet.data.download.kinds import VERSIONS
+
+    datasets = load_manifest().datasets
+    assert set(datasets) == set(VERSIONS)
+    for name, info in datasets.items():
+        assert VERSIONS[name][info.release] == info.expected_videos, name
