@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from fasrnet import __version__
 from fasrnet.errors import FasrnetError
-from fasrnet.paths import DEFAULT_PARAMS_FILE
+from fasrnet.paths import DEFAULT_PARAMS_FILE, SPLITS
 
 if TYPE_CHECKING:  # the params stack (pydantic) loads in main(), after parsing: `fasrnet --help` stays fast
     from fasrnet.params import Params
@@ -320,6 +320,18 @@ def _check_dataset(params: Params, dataset: str) -> None:
         raise FasrnetError(f"--dataset {dataset}: not in data.datasets {params.data.datasets}")
 
 
+def _splits(args: argparse.Namespace, dataset: str) -> list[str]:
+    """``--split`` (default: every split ``dataset`` has); a split the dataset does not have is an error."""
+    from fasrnet import paths
+
+    has = paths.splits_of(dataset)
+    wanted = list(args.split) if args.split else list(has)
+    missing = [s for s in wanted if s not in has]
+    if missing:
+        raise FasrnetError(f"--split {' '.join(missing)}: {dataset} has no such split (it has {' '.join(has)})")
+    return wanted
+
+
 def _crops(args: argparse.Namespace, params: Params) -> int:
     from fasrnet import paths
     from fasrnet.cachesize import check_space, enforced
@@ -328,6 +340,7 @@ def _crops(args: argparse.Namespace, params: Params) -> int:
     from fasrnet.resume import stage_params
 
     _check_dataset(params, args.dataset)
+    args.split = _splits(args, args.dataset)
     if args.out and len(args.split) > 1:
         raise FasrnetError("--out takes one --split")
     codec, stamp = HeatmapCodec.from_params(params.heatmap), stage_params(params, "crops")
@@ -354,7 +367,8 @@ def _state_note(state: str, out: Path) -> str:
 def _add_crops(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("crops", help="cut person crops (frames t-1, t, t+1) into the crop cache")
     _dataset_arg(p)
-    p.add_argument("--split", nargs="+", default=["train", "val", "test"], choices=["train", "val", "test"])
+    p.add_argument("--split", nargs="+", default=None, choices=list(SPLITS),
+                   help="default: every split the dataset has (PoseTrack21: train val)")
     p.add_argument("--out", type=Path, default=None, help="output directory (one split only; "
                    "default data/crops/<dataset>/<split>)")
     _space_arg(p)
@@ -393,6 +407,7 @@ def _extract(args: argparse.Namespace, params: Params) -> int:
     from fasrnet.runtime import pick_device, set_threads
 
     _check_dataset(params, args.dataset)
+    args.split = _splits(args, args.dataset)
     set_threads(args.threads)
     backbone = load_frozen_backbone(params)
     ident = f"{params.backbone.checkpoint} sha256:{file_sha256(params.backbone.checkpoint)[:16]}"
@@ -418,7 +433,8 @@ def _extract(args: argparse.Namespace, params: Params) -> int:
 def _add_extract(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("extract", help="run the frozen backbone once over every crop into the feature cache")
     _dataset_arg(p)
-    p.add_argument("--split", nargs="+", default=["train", "val", "test"], choices=["train", "val", "test"])
+    p.add_argument("--split", nargs="+", default=None, choices=list(SPLITS),
+                   help="default: every split the dataset has (PoseTrack21: train val)")
     _threads_arg(p)
     _space_arg(p)
     p.set_defaults(func=_extract)
@@ -475,6 +491,9 @@ def _predict(args: argparse.Namespace, params: Params) -> int:
     if args.out and len(args.split) > 1:
         raise FasrnetError("--out takes one --split")
     for split in args.split:
+        if split not in paths.splits_of(dataset):  # the workflow's main runs ask for val and test everywhere
+            print(f"predict {name}/{split}: {dataset} has no {split} split; nothing to predict")
+            continue
         store = FeatureStore(paths.features_dir(dataset, split), paths.crops_dir(dataset, split))
         videos = predict_store(store, head, HeatmapCodec.from_params(params.heatmap), device,
                                params.train.batch_size, params.heatmap.flip_test)

@@ -29,6 +29,14 @@ RUNTIME_JSON = Path("results/runtime.json")
 #: What ``fasrnet download --from`` adopted, in the dataset directory: kind, labels, label version
 #: (docs/data.md, §8). The evaluation copies its labels into the metrics file, and the tables print them.
 DATASET_RECORD = "dataset.json"
+#: The splits of a PoseTrack data set; PoseTrack21 publishes train and val only (docs/data.md, §8).
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+_SPLITS_OF: dict[str, tuple[str, ...]] = {"posetrack21": ("train", "val")}
+
+
+def splits_of(dataset: str) -> tuple[str, ...]:
+    """The splits ``dataset`` has: what ``crops`` and ``extract`` build by default, and what ``predict`` writes."""
+    return _SPLITS_OF.get(dataset, SPLITS)
 
 
 def dataset_dir(params: Params, dataset: str) -> Path:

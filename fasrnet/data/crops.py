@@ -43,13 +43,13 @@ from fasrnet.data.posetrack import Video, detect_format, read_video
 from fasrnet.errors import FasrnetError, InputFormatError, describe
 from fasrnet.io import atomic_path, write_json
 from fasrnet.keypoints import FLIP_PAIRS, NUM_KEYPOINTS
+from fasrnet.paths import SPLITS
 from fasrnet.resume import Unit, make_fingerprint, tree_digest, work_dir_for
 from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter, first_pending_shard, npy_bytes, store_bytes
 
 if TYPE_CHECKING:
     from fasrnet.params import CropsParams
 
-SPLITS = ("train", "val", "test")
 #: ``index.npz``: per crop, each array's dtype and per-crop shape (the size projection reads them too).
 INDEX_FIELDS = {
     "video": Field((), "int64"), "frame": Field((), "int64"), "person": Field((), "int64"),

@@ -110,10 +110,19 @@ def test_real_format_copy_adopted_and_run_end_to_end(tmp_path, monkeypatch, caps
     assert len(boxes) == 278 and {b.image_name for b in boxes} == set(nframes)
     assert all(b.nframes == nframes[b.image_name] for b in boxes)
 
+    if dataset == "posetrack21":  # it publishes no test split: crops refuse one, predict skips it (runs ask for it)
+        capsys.readouterr()
+        assert main(["crops", "--dataset", dataset, "--split", "test"]) == 2
+        assert "--split test: posetrack21 has no such split (it has train val)" in capsys.readouterr().err
     assert main(["crops", "--dataset", dataset, "--split", "val"]) == 0
     assert len(CropIndex.open(tmp_path / "data/crops" / dataset / "val")) == expected_crops()
     assert main(["extract", "--dataset", dataset, "--split", "val"]) == 0
-    assert main(["predict", "--backbone-only", "--dataset", dataset, "--split", "val"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--backbone-only", "--dataset", dataset, "--split", "val", "test"][:None if dataset ==
+                "posetrack21" else -1]) == 0
+    if dataset == "posetrack21":
+        assert "posetrack21 has no test split; nothing to predict" in capsys.readouterr().out
+        assert not (tmp_path / "results/predictions/backbone_posetrack21/test").exists()
     assert main(["evaluate", "--backbone-only", "--dataset", dataset]) == 0
     metrics = json.loads((tmp_path / f"results/metrics/backbone_{dataset}.json").read_text())
     assert metrics["n_eval_frames"] == 3 and 0.0 <= metrics["columns"]["Total"] <= 100.0

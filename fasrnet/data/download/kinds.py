@@ -29,8 +29,8 @@ from typing import Any
 
 from fasrnet.data.download.base import LayoutError
 from fasrnet.errors import InputFormatError
+from fasrnet.paths import SPLITS
 
-SPLITS = ("train", "val", "test")
 
 #: kind → (dataset it is adopted as, how tables and messages name its labels).
 KINDS: dict[str, tuple[str, str]] = {

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fasrnet.errors import InputFormatError
+from fasrnet.paths import SPLITS
 
-SPLITS = ("train", "val", "test")
 #: Layout problems listed per annotation file before the rest are summarised in one line.
 MAX_MISSING_PER_VIDEO = 5
 

@@ -61,11 +61,11 @@ from fasrnet.data.synthetic.names import (
     GENERATOR_VERSION,
     KINDS,
     SOURCES,
-    SPLITS,
     dataset_format,
 )
 from fasrnet.data.synthetic.preview import render_preview
 from fasrnet.data.synthetic.video import GeneratedVideo, generate_video, labeled_frames, video_names
+from fasrnet.paths import SPLITS
 
 __all__ = [
     "DATASET_FORMATS",

@@ -12,11 +12,12 @@ from typing import Any
 from tqdm import tqdm
 
 from fasrnet.data.posetrack import Frame, Video, write_video
-from fasrnet.data.synthetic.names import GENERATOR_VERSION, SPLITS, dataset_format
+from fasrnet.data.synthetic.names import GENERATOR_VERSION, dataset_format
 from fasrnet.data.synthetic.video import GeneratedVideo, generate_video, video_names
 from fasrnet.errors import FasrnetError
 from fasrnet.io import atomic_dir, write_json
 from fasrnet.params import SynthesizeParams
+from fasrnet.paths import SPLITS
 
 
 @dataclass

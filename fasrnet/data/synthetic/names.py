@@ -13,7 +13,6 @@ from fasrnet.errors import FasrnetError
 
 #: Synthetic dataset names and the PoseTrack format each is written in.
 DATASET_FORMATS: dict[str, int] = {"syn17": 17, "syn18": 18}
-SPLITS: tuple[str, ...] = ("train", "val", "test")
 SOURCES: tuple[str, ...] = ("bonn", "mpii", "mpiinew")
 KINDS: tuple[str, ...] = ("motion_blur", "defocus", "occlusion")
 GENERATOR_VERSION = 1

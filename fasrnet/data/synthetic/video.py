@@ -19,12 +19,13 @@ from fasrnet.data.synthetic import render  # render.render_frame is looked up pe
 from fasrnet.data.synthetic.body import Pose
 from fasrnet.data.synthetic.degradations import Episode
 from fasrnet.data.synthetic.detections import detect
-from fasrnet.data.synthetic.names import SOURCES, SPLITS, VIDEO_SUFFIX, name_key
+from fasrnet.data.synthetic.names import SOURCES, VIDEO_SUFFIX, name_key
 from fasrnet.data.synthetic.render import Rendered
 from fasrnet.data.synthetic.scene import build_scene, clip_polygon
 from fasrnet.errors import FasrnetError
 from fasrnet.keypoints import EAR_SLOTS, NUM_KEYPOINTS
 from fasrnet.params import SynthesizeParams
+from fasrnet.paths import SPLITS
 
 
 @dataclass
