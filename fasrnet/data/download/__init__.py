@@ -60,7 +60,6 @@ from fasrnet.data.download.adopt import (
     DATASET_RECORD,
     Adoption,
     adopt_copy,
-    adopt_tree,
     find_box_files,
     find_tree,
 )
@@ -93,7 +92,6 @@ __all__ = [
     "UnsafeArchiveError",
     "acquire",
     "adopt_copy",
-    "adopt_tree",
     "check_file",
     "cli_download",
     "ensure_file",

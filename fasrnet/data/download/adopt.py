@@ -37,47 +37,6 @@ def _place(src: Path, dst: Path, link: bool) -> None:
         shutil.copy2(src, dst)
 
 
-def adopt_tree(source: Path, dataset_dir: Path, link: bool = True, log: Log = log_to_stderr) -> list[str]:
-    """Link (or copy) the layout folders of an extracted dataset at ``source`` into ``dataset_dir`` as they are
-    (no kind detection, no verification: :func:`adopt_copy` does both)."""
-    entries = {e: source / e for e in ADOPTED_ENTRIES if (source / e).is_dir()}
-    return _commit(entries, dataset_dir, link, log, source)
-
-
-def _commit(entries: Mapping[str, Path], dataset_dir: Path, link: bool, log: Log, source: Path) -> list[str]:
-    adopted = []
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-    for entry, src in entries.items():
-        dst = dataset_dir / entry
-        if src.resolve() == dst.resolve():
-            adopted.append(entry)
-            continue
-        if link and entry != "detections":  # detections are copied: later stages write there
-            if dst.exists() and not dst.is_symlink():
-                raise FasrnetError(f"{dst}: exists and is not a link; move it away or use --copy")
-            tmp = dst.with_name(f".{entry}.link.tmp")
-            tmp.unlink(missing_ok=True)
-            os.symlink(src.resolve(), tmp, target_is_directory=True)
-            os.replace(tmp, dst)
-        else:
-            tmp = Path(tempfile.mkdtemp(prefix=f".{entry}.", suffix=".tmp", dir=dataset_dir))
-            try:
-                shutil.copytree(src, tmp / entry, symlinks=False)
-                if dst.is_symlink():
-                    dst.unlink()
-                move_into(tmp / entry, dst)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        adopted.append(entry)
-    if adopted:
-        linked = [e for e in adopted if link and e != "detections"]
-        copied = [e for e in adopted if e not in linked]
-        how = "; ".join(f"{verb} {', '.join(items)}"
-                        for verb, items in (("linked", linked), ("copied", copied)) if items)
-        log(f"{dataset_dir.name}: {how} from {source}")
-    return adopted
-
-
 @dataclass
 class Adoption:
     """What :func:`adopt_copy` did: the entries now in the dataset directory, the box files converted (split →
