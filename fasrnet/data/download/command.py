@@ -38,7 +38,8 @@ def _parse_expect(values: list[str] | None) -> dict[str, int] | None:
 
 
 def _list_manifest(manifest: Manifest) -> None:
-    print(f"{'artefact':34} {'kind':8} {'dataset':12} {'url':9} {'size':8} {'hash':7} note")
+    w = max([34, *(len(a.name) for a in manifest.artefacts)])
+    print(f"{'artefact':{w}} {'kind':8} {'dataset':12} {'url':9} {'size':8} {'hash':7} note")
     for a in manifest.artefacts:
         files = a.files
         url = ("parts" if a.multipart else "recorded") if all(f.url for f in files) else "none"
@@ -46,7 +47,7 @@ def _list_manifest(manifest: Manifest) -> None:
         h = ("sha256" if all(f.sha256 for f in files) else
              "prefix" if all(f.sha256 or f.sha256_prefix for f in files) else "unknown")
         flag = "" if a.default else " (not fetched by default)"
-        print(f"{a.name:34} {a.kind:8} {a.dataset or '-':12} {url:9} {size:8} {h:7} {a.status}{flag}")
+        print(f"{a.name:{w}} {a.kind:8} {a.dataset or '-':12} {url:9} {size:8} {h:7} {a.status}{flag}")
     print("\nurl: 'none' means no direct URL is recorded; supply one with FASRNET_MIRROR_<NAME> or use --from DIR.")
 
 
