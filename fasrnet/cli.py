@@ -117,13 +117,18 @@ def _add_download(sub: argparse._SubParsersAction) -> None:
 
 
 def _synthesize(args: argparse.Namespace, params: Params) -> int:
-    from fasrnet.data.synthetic import DATASET_FORMATS, render_preview, synthesize_dataset
+    from fasrnet.data.synthetic import DATASET_FORMATS, render_preview, synthesize_dataset, write_clip
 
     out = Path(args.out if args.out is not None else params.data.root)
     names = args.datasets or [d for d in params.data.datasets if d in DATASET_FORMATS]
     if not names:
         raise FasrnetError(f"data.datasets lists no synthetic dataset ({', '.join(DATASET_FORMATS)}); "
                            "pass --datasets")
+    if args.video is not None:  # one val video as a clip for `fasrnet demo`; no dataset is written
+        if len(names) > 1 and args.datasets:
+            raise FasrnetError("--video takes one --datasets NAME")
+        print(f"{names[0]} val video {write_clip(params.synthesize, names[0], args.video_index, args.video).line()}")
+        return 0
     for name in names:
         print(synthesize_dataset(out, name, params.synthesize, progress=True).line())
     if args.preview is not None:
@@ -140,6 +145,11 @@ def _add_synthesize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preview", nargs="?", const="", default=None, metavar="PNG",
                    help="also write a PNG of frames around degradation episodes with the GT skeletons drawn "
                         "(default path: DIR/synthetic_preview.png)")
+    p.add_argument("--video", default=None, metavar="FILE.mp4",
+                   help="instead of the sets: write one val video of the (first) set as FILE.mp4, with its boxes "
+                        "(FILE.boxes.json), degraded frames (FILE.degraded.json) and GT (FILE.gt.json), for "
+                        "`fasrnet demo`")
+    p.add_argument("--video-index", type=int, default=0, metavar="K", help="with --video: which val video (default 0)")
     p.set_defaults(func=_synthesize)
 
 
@@ -515,6 +525,35 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_predict)
 
 
+def _demo(args: argparse.Namespace, params: Params) -> int:
+    from fasrnet.demo.run import run_demo
+    from fasrnet.runtime import pick_device, set_threads
+
+    set_threads(args.threads)
+    r = run_demo(params, args.video, args.run, args.out, boxes_file=args.boxes, degraded=args.degraded,
+                 device=pick_device(params.train.device))
+    print(f"demo {r.video}: {r.frames} frames, {r.persons} persons ({r.boxes}), {r.degraded_frames} flagged "
+          f"degraded{f' (from {r.degraded_from})' if r.degraded_from else ''}, {r.frames_per_second:.2f} frames/s "
+          f"on {r.device} -> {r.out_dir}/poses.json, overlay.mp4")
+    return 0
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="a trained run on your own clip: poses.json and overlay.mp4 (backbone alone "
+                                    "and FaSRnet side by side)")
+    p.add_argument("video", metavar="VIDEO", help="a video file OpenCV reads (.mp4, .avi, ...) or a folder of frames")
+    _run_arg(p)
+    p.add_argument("--boxes", metavar="FILE", default=None,
+                   help="person boxes (pipeline or DCPose detection format); default: run the person detector "
+                        "demo.detector (weights: `fasrnet download --artefact detector_<name>`)")
+    p.add_argument("--degraded", metavar="SPEC", default=None,
+                   help="frames to flag as degraded: 12-18,40 or an episodes JSON file (default: VIDEO's "
+                        ".degraded.json beside it, or a synthetic set's meta.json)")
+    p.add_argument("--out", metavar="DIR", default=None, help="default results/demo/<clip>/<run>/")
+    _threads_arg(p)
+    p.set_defaults(func=_demo)
+
+
 def _evaluate(args: argparse.Namespace, params: Params) -> int:
     from fasrnet.evaluate.command import run
 
@@ -641,6 +680,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_predict,
     _add_workflow,
     _add_evaluate,
+    _add_demo,
     _add_tables,
     _add_runtime,
 ]

@@ -28,6 +28,9 @@ from fasrnet.paths import DEFAULT_PARAMS_FILE
 DatasetName = Literal["syn17", "syn18", "posetrack17", "posetrack18", "posetrack21"]
 #: The head variants of Tables 6-8 (fasrnet.models.fasrnet.VARIANTS describes each; a test keeps the two equal).
 VariantName = Literal["fasrnet", "baseline", "pcda", "fda", "no_att", "no_fr", "smd", "no_prev", "no_next"]
+#: torchvision's COCO person detectors the demo can use (``fasrnet.models.detector.DETECTORS`` holds them as data).
+DetectorName = Literal["fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2", "fasterrcnn_mobilenet_v3_large_fpn",
+                       "fasterrcnn_mobilenet_v3_large_320_fpn"]
 #: The groups of ``runs``, one per kind of table: main (Tables 1-4), ablation (6-8), alpha (9), seed (10).
 RunGroup = Literal["main", "ablation", "alpha", "seed"]
 RUN_GROUPS: tuple[str, ...] = get_args(RunGroup)
@@ -400,6 +403,25 @@ class RunsParams(Section):
         return self[name]
 
 
+class DemoParams(Section):
+    """``fasrnet demo`` (``fasrnet/demo``, docs/demo.md): a trained run on one clip. No workflow stage reads it.
+
+    Person boxes come from ``--boxes`` or from ``detector`` (weights through the download manifest:
+    ``fasrnet download --artefact detector_<name>``); either way ``crops.det_score_threshold`` keeps the
+    boxes, as in the crops stage.
+    """
+
+    detector: DetectorName = "fasterrcnn_resnet50_fpn"
+    #: Frame rate of overlay.mp4 when VIDEO is a folder of frames (a video file keeps its own).
+    fps: float = Field(default=25.0, gt=0.0, le=240.0)
+    #: Joints scoring below this (heatmap maximum x box score) are not drawn in overlay.mp4; poses.json keeps all.
+    draw_threshold: float = Field(default=0.1, ge=0.0, le=1.0)
+    #: Frames shorter than this are scaled up by a whole factor in overlay.mp4 (lines and labels stay legible).
+    panel_height_min: int = Field(default=480, ge=1, le=4320)
+    #: Person crops per backbone and head forward.
+    batch_size: int = Field(default=16, ge=1, le=4096)
+
+
 class Params(Section):
     """The whole ``params.yaml``."""
 
@@ -414,6 +436,7 @@ class Params(Section):
     loss: LossParams = Field(default_factory=LossParams)
     train: TrainParams = Field(default_factory=TrainParams)
     runs: RunsParams = Field(default_factory=RunsParams)
+    demo: DemoParams = Field(default_factory=DemoParams)
 
     @model_validator(mode="after")
     def _runs_use_configured_datasets(self) -> Params:

@@ -28,7 +28,12 @@ from fasrnet.params import Params
 from fasrnet.runs import RunConfig
 
 
-def _head_outputs(head: FaSRnetHead, feat: torch.Tensor, hm: torch.Tensor) -> torch.Tensor:
+def scored_heatmaps(head: FaSRnetHead | None, feat: torch.Tensor, hm: torch.Tensor) -> torch.Tensor:
+    """The heatmaps scored for frame t from the backbone's outputs on t−1, t, t+1 (``feat`` (B, 3, C, h, w),
+    ``hm`` (B, 3, J, h, w)) → (B, J, h, w): the head's refined ``pred``, or with ``head=None`` the backbone's
+    own heatmap of frame t (the single-frame baseline)."""
+    if head is None:
+        return hm[:, 1]
     return head(feat[:, 0], feat[:, 1], feat[:, 2], hm[:, 0], hm[:, 1], hm[:, 2])["pred"]
 
 
@@ -51,7 +56,7 @@ def iter_heatmaps(store: FeatureStore, head: FaSRnetHead | None, device: torch.d
             if head is None:
                 return hm[:, 1]
             feat = torch.from_numpy(store.reader.get_many("feat" + suffix, idx)).to(device, torch.float32)
-            return _head_outputs(head, feat, hm)
+            return scored_heatmaps(head, feat, hm)
 
         pred = scored("")
         if flip_test:
@@ -63,12 +68,29 @@ def keypoints_in_image(heatmaps: np.ndarray, idx: np.ndarray, crops: CropIndex, 
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Decode the heatmaps of crops ``idx`` and map them back through each crop's inverse affine →
     ``(B, J, 2)`` image pixels and ``(B, J)`` scores (heatmap maximum × box score)."""
-    coords, maxvals = codec.decode(heatmaps)
     a = crops.arrays
+    return keypoints_to_image(heatmaps, a["center"][idx], a["scale"][idx], a["rotation"][idx], a["score"][idx], codec)
+
+
+def keypoints_to_image(heatmaps: np.ndarray, center: np.ndarray, scale: np.ndarray, rotation: np.ndarray,
+                       box_score: np.ndarray, codec: HeatmapCodec) -> tuple[np.ndarray, np.ndarray]:
+    """Decode heatmaps ``(B, J, h, w)`` of crops with these ``center`` (B, 2), ``scale`` (B, 2), ``rotation``
+    (B,) and box scores (B,) → ``(B, J, 2)`` image pixels and ``(B, J)`` scores (heatmap maximum × box score)."""
+    coords, maxvals = codec.decode(heatmaps)
     image = np.empty_like(coords)
-    for k, i in enumerate(idx):
-        image[k] = codec.to_image(coords[k], a["center"][i], a["scale"][i], float(a["rotation"][i]))
-    return image, maxvals * a["score"][idx, None]
+    for k in range(len(coords)):
+        image[k] = codec.to_image(coords[k], center[k], scale[k], float(rotation[k]))
+    return image, maxvals * np.asarray(box_score)[:, None]
+
+
+def predicted_person(coords: np.ndarray, scores: np.ndarray, track_id: int, box_score: float) -> Person:
+    """One predicted person: every joint present at ``coords`` (J, 2) image pixels with its ``scores`` (J,);
+    ``track_id`` unique in its frame (poseval requires one)."""
+    kps = np.zeros((NUM_KEYPOINTS, 3))
+    kps[:, :2] = coords
+    kps[:, 2] = 1.0
+    return Person(kps, np.ones(NUM_KEYPOINTS, dtype=bool), track_id=track_id, scores=scores.astype(np.float64),
+                  score=box_score)
 
 
 def build_videos(crops: CropIndex, coords: np.ndarray, scores: np.ndarray) -> list[tuple[str, Video]]:
@@ -83,11 +105,7 @@ def build_videos(crops: CropIndex, coords: np.ndarray, scores: np.ndarray) -> li
         for t, image in enumerate(info["frames"]):
             persons = []
             for k, i in enumerate(per_frame.get((v, t), [])):
-                kps = np.zeros((NUM_KEYPOINTS, 3))
-                kps[:, :2] = coords[i]
-                kps[:, 2] = 1.0
-                persons.append(Person(kps, np.ones(NUM_KEYPOINTS, dtype=bool), track_id=k,
-                                      scores=scores[i].astype(np.float64), score=float(a["score"][i])))
+                persons.append(predicted_person(coords[i], scores[i], k, float(a["score"][i])))
             frames.append(Frame(image=image, is_labeled=bool(persons), persons=persons))
         out.append((Path(info["annotation"]).name, Video(info["name"], frames)))
     return out

@@ -138,6 +138,34 @@ def write_boxes(path: str | Path, boxes: list[Box]) -> None:
     write_json(path, [b.to_json() for b in boxes])
 
 
+@dataclass(frozen=True)
+class Detection:
+    """One person box of a box file read leniently (:func:`read_detections`): its image name as written."""
+
+    image_name: str
+    bbox: tuple[float, float, float, float]
+    score: float
+
+
+def read_detections(path: str | Path) -> list[Detection]:
+    """The person boxes of a pipeline- or DCPose-format file (``image_name``, ``bbox``, ``score`` required;
+    ``image_id``, ``nframes``, ``frame_id`` not needed; ``category_id`` other than 1 dropped), for inputs that
+    name frames by image only (``fasrnet demo --boxes``). COCO-results files (mmpose's, ``image_id`` only) are
+    refused with the conversion that gives them image names."""
+    path = Path(path)
+    r = JsonReader(path)
+    out = []
+    for where, e in _entries(r, read_json(path)):
+        if "image_name" not in e and "image_id" in e:
+            raise r.fail(f"{where}.image_name", "missing (a COCO-results file names images by id only: convert it "
+                                                "with `fasrnet boxes convert --from mmpose --ann ANNOTATIONS` first)")
+        name = r.string(r.get(e, "image_name", where), f"{where}.image_name", nonempty=True)
+        kept = _detection(r, e, where, None, ConvertStats())
+        if kept is not None:
+            out.append(Detection(normalize_image_name(name), *kept))
+    return out
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Image index: file name → (image_id, nframes, frame_id), from a merged JSON, a per-video JSON or a directory
 

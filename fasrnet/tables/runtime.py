@@ -10,7 +10,6 @@ Not to be confused with :mod:`fasrnet.runtime` (threads, seeds and devices of th
 from __future__ import annotations
 
 import math
-import os
 import re
 import sys
 from dataclasses import asdict, dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 from fasrnet import paths
 from fasrnet.errors import FasrnetError
+from fasrnet.host import machine
 from fasrnet.io import write_json, write_text
 from fasrnet.params import RUN_GROUPS
 from fasrnet.stages import benchmark_path, templates
@@ -183,30 +183,6 @@ def summarize(records: list[Record]) -> list[StageCost]:
 def total(records: list[Record]) -> StageCost:
     """Every job together: job seconds and CPU seconds summed, the largest job and peak RSS over all."""
     return _cost("total", records)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# The machine
-
-
-def machine(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, Any]:
-    """CPU model, CPU counts and vector extensions of this machine (``None`` where ``cpuinfo`` says nothing)."""
-    model, flags = None, None
-    try:
-        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        text = ""
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "model name" and model is None:
-            model = value.strip()
-        elif key == "flags" and flags is None:
-            flags = set(value.split())
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": model, "cpus": os.cpu_count(), "usable_cpus": usable,
-            "avx2": None if flags is None else "avx2" in flags,
-            "avx512": None if flags is None else "avx512f" in flags}
 
 
 # ----------------------------------------------------------------------------------------------------------

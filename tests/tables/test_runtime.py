@@ -12,7 +12,8 @@ import pytest
 
 from fasrnet.cli import main
 from fasrnet.errors import FasrnetError
-from fasrnet.tables.runtime import after_snakemake, collect, machine, read_benchmark, stage_order, summarize, total
+from fasrnet.host import machine
+from fasrnet.tables.runtime import after_snakemake, collect, read_benchmark, stage_order, summarize, total
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time"

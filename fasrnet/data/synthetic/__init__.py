@@ -50,10 +50,12 @@ The package, bottom to top (each module imports only modules listed before it)::
     video         one video: frames, annotation, boxes (generate_video)
     dataset       a whole set on disk with meta.json (synthesize_dataset)
     preview       a PNG of written sets around degradation episodes (render_preview)
+    clip          one val video as an .mp4 with its boxes, episodes and GT, for ``fasrnet demo`` (write_clip)
 
 ``docs/synthetic.md`` gives the design and what the sets can and cannot stand in for.
 """
 
+from fasrnet.data.synthetic.clip import ClipSummary, write_clip
 from fasrnet.data.synthetic.dataset import DatasetSummary, synthesize_dataset
 from fasrnet.data.synthetic.degradations import Episode
 from fasrnet.data.synthetic.names import (
@@ -68,6 +70,7 @@ from fasrnet.data.synthetic.video import GeneratedVideo, generate_video, labeled
 from fasrnet.paths import SPLITS
 
 __all__ = [
+    "ClipSummary",
     "DATASET_FORMATS",
     "GENERATOR_VERSION",
     "KINDS",
@@ -82,4 +85,5 @@ __all__ = [
     "render_preview",
     "synthesize_dataset",
     "video_names",
+    "write_clip",
 ]
