@@ -48,6 +48,11 @@ class ClipBoxes:
         return sum(len(v) for v in self.by_key.values())
 
 
+def kept(bbox: tuple[float, float, float, float], score: float, threshold: float) -> bool:
+    """The crops stage's rule for a detection box: a score of at least ``threshold`` and a positive size."""
+    return score >= threshold and bbox[2] > 0 and bbox[3] > 0
+
+
 def clip_boxes(path: str | Path, video_name: str, threshold: float) -> ClipBoxes:
     """Read ``path`` and keep the boxes of the clip ``video_name`` scoring at least ``threshold``."""
     path = Path(path)
@@ -66,7 +71,7 @@ def clip_boxes(path: str | Path, video_name: str, threshold: float) -> ClipBoxes
     by_key: dict[int | str, list[ScoredBox]] = {}
     names: dict[int | str, str] = {}
     for d in detections:
-        if d.score < threshold or d.bbox[2] <= 0 or d.bbox[3] <= 0:
+        if not kept(d.bbox, d.score, threshold):
             continue
         key = frame_key(d.image_name)
         by_key.setdefault(key, []).append((d.bbox, d.score))

@@ -36,7 +36,7 @@ from fasrnet.codecs.heatmap import HeatmapCodec, flip_back
 from fasrnet.data.boxes import Box, write_boxes
 from fasrnet.data.crops import PersonBox, cut, view_geometry
 from fasrnet.data.posetrack import Frame, Person, Video, write_video
-from fasrnet.demo.boxes import ScoredBox, clip_boxes
+from fasrnet.demo.boxes import ScoredBox, clip_boxes, kept
 from fasrnet.demo.frames import MIN_FRAMES, open_frames, too_few_frames
 from fasrnet.demo.marks import find_marks, parse_marks
 from fasrnet.demo.overlay import OverlayWriter, Pose, compose, overlay_size
@@ -138,11 +138,8 @@ def _pose(person: Person) -> Pose:
 
 
 def _detected(detector: PersonDetector, rgb: np.ndarray, threshold: float) -> list[ScoredBox]:
-    out = []
-    for x, y, w, h, s in detector.detect(rgb):
-        if s >= threshold and w > 0 and h > 0:
-            out.append(((float(x), float(y), float(w), float(h)), float(s)))
-    return out
+    found = [((float(x), float(y), float(w), float(h)), float(s)) for x, y, w, h, s in detector.detect(rgb)]
+    return [(box, s) for box, s in found if kept(box, s, threshold)]
 
 
 def _load_models(params: Params, run_name: str, device: torch.device) -> _Models:
