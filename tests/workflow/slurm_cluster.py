@@ -52,6 +52,23 @@ def _wait(predicate, what: str, timeout: float = START_TIMEOUT_S) -> None:
     raise RuntimeError(f"SLURM test cluster: {what} within {timeout:.0f} s")
 
 
+def _read_pid(pidfile: Path, what: str) -> int:
+    """The PID a daemon wrote: it creates the file before it writes the number, so wait for the number too."""
+    found: list[int] = []
+
+    def written() -> bool:
+        try:
+            text = pidfile.read_text().strip()
+        except FileNotFoundError:
+            return False
+        if text.isdigit():
+            found.append(int(text))
+        return bool(found)
+
+    _wait(written, what)
+    return found[0]
+
+
 def _alive(pid: int) -> bool:
     """Running, not a zombie: the daemons detach, and PID 1 of a container may never reap them."""
     try:
@@ -124,8 +141,7 @@ class LocalSlurm:
         pidfile = MUNGE_RUN / "munged.pid"
         subprocess.run(["runuser", "-u", "munge", "--", shutil.which("munged", path=SEARCH_PATH), "--force"],
                        check=True, capture_output=True, env=self.env)
-        _wait(pidfile.exists, "munged wrote no PID file")
-        self.pids["munged"] = int(pidfile.read_text())
+        self.pids["munged"] = _read_pid(pidfile, "munged wrote no PID")
         _wait(self._munge_answers, "munge did not answer")
 
     def _munge_answers(self) -> bool:
@@ -143,8 +159,7 @@ class LocalSlurm:
                 subprocess.run([shutil.which(daemon, path=SEARCH_PATH)], check=True, capture_output=True,
                                env=self.env)
                 pidfile = self.root / f"{daemon}.pid"
-                _wait(pidfile.exists, f"{daemon} wrote no PID file (log: {self.root / (daemon + '.log')})")
-                self.pids[daemon] = int(pidfile.read_text())
+                self.pids[daemon] = _read_pid(pidfile, f"{daemon} wrote no PID (log: {self.root / (daemon + '.log')})")
             _wait(lambda: self.node_state() == "idle", f"the node did not come up idle (state {self.node_state()!r};"
                   f" logs in {self.root})")
         except BaseException:
