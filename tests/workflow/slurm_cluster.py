@@ -54,19 +54,8 @@ def _wait(predicate, what: str, timeout: float = START_TIMEOUT_S) -> None:
 
 def _read_pid(pidfile: Path, what: str) -> int:
     """The PID a daemon wrote: it creates the file before it writes the number, so wait for the number too."""
-    found: list[int] = []
-
-    def written() -> bool:
-        try:
-            text = pidfile.read_text().strip()
-        except FileNotFoundError:
-            return False
-        if text.isdigit():
-            found.append(int(text))
-        return bool(found)
-
-    _wait(written, what)
-    return found[0]
+    _wait(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit(), what)
+    return int(pidfile.read_text())
 
 
 def _alive(pid: int) -> bool:
