@@ -49,7 +49,8 @@ def load_frozen_backbone(params: Params) -> HRNet:
         how = ("`fasrnet pretrain-backbone`" if params.backbone.source == "pretrain"
                else "`fasrnet download --what weights` (or place the checkpoint there)")
         raise FasrnetError(f"{path}: backbone checkpoint missing; create it with {how}")
-    model = load_backbone(path, params.model.backbone_width, arch=params.model.backbone_arch)
+    model = load_backbone(path, params.model.backbone_width, arch=params.model.backbone_arch,
+                          recreate="delete it and re-create it with `fasrnet backbone`")
     return model.eval().requires_grad_(False)
 
 

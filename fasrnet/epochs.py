@@ -4,11 +4,13 @@
 - **seeded order** — epoch ``e`` visits the items in the permutation ``default_rng([seed, e])`` draws, so the data
   order depends only on the seed and the epoch, never on where a run was interrupted;
 - **config-checked resume** — the state file is resumed only when it was written for the same configuration (the
-  dict of everything that changes the result) and holds every part of the state; an unreadable one is reported in
-  one line and the run starts over;
-- **atomic checkpoint** after every epoch — model, optimizer, scheduler and RNG states plus the history, written
-  through :func:`fasrnet.io.save_torch` (temp file + ``os.replace``), so a kill, even SIGKILL, loses at most the
-  epoch in progress and a resumed run ends with the same weights as an uninterrupted one;
+  dict of everything that changes the result) and holds every part of the state; an unreadable one, or one that
+  holds pickled Python objects (read as data only, like every checkpoint: docs/resume.md), is reported in one
+  line and the run starts over;
+- **atomic checkpoint** after every epoch — model, optimizer, scheduler and RNG states (as tensors and plain
+  containers, :func:`fasrnet.runtime.rng_state`) plus the history, written through :func:`fasrnet.io.save_torch`
+  (temp file + ``os.replace``), so a kill, even SIGKILL, loses at most the epoch in progress and a resumed run
+  ends with the same weights as an uninterrupted one;
 - **CSV log** — the history in fixed columns (:func:`log_csv`), with no timings: identical runs write identical
   bytes. The epoch's seconds are printed, never stored.
 
@@ -65,7 +67,7 @@ def read_state(path: Path, config: dict[str, Any], restart: str = "starting over
     if not path.exists():
         return None
     try:
-        state = read_checkpoint(path, allow_pickle=True)  # our own file: RNG states need pickling
+        state = read_checkpoint(path)  # data only, like every checkpoint: an old pickled one is refused, run anew
     except FasrnetError as exc:
         if warn:
             print(f"warning: {exc}; {restart}", file=sys.stderr, flush=True)

@@ -56,7 +56,20 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
             # A full disk fails in write() with no file name: name the output, so the error says which one
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        if isinstance(exc, OSError) and exc.filename is None:
+            # nor an errno: numpy's np.save on a disk that fills up mid-array ("1000000 requested and 99872 written")
+            raise OSError(None, f"write failed: {exc} ({_free(path.parent)})", str(path)) from exc
         raise
+
+
+def _free(folder: Path) -> str:
+    """``12.3 MB free on its disk`` (the likeliest reason a write stops short), or what keeps it from being known."""
+    from fasrnet.cachesize import human
+
+    try:
+        return f"{human(shutil.disk_usage(folder).free)} free on its disk"
+    except OSError as exc:
+        return f"free space unknown: {exc.strerror or type(exc).__name__}"
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
@@ -84,11 +97,24 @@ def _canonical(obj: Any) -> Any:
 def save_torch(path: str | Path, obj: Any) -> None:
     """``torch.save`` ``obj`` to ``path`` atomically and reproducibly: equal objects give equal bytes. Saved to
     memory, since saving to a file names the zip archive's records after that (temporary) file; and through
-    :func:`_canonical`, so how the object came about does not change the pickle."""
+    :func:`_canonical`, so how the object came about does not change the pickle.
+
+    Checkpoints are data (docs/resume.md): ``obj`` must be tensors in plain containers (dict, list, tuple, str,
+    int, float, bool, None), what every reader's ``weights_only`` load accepts. The bytes are loaded back that way
+    before they are written: anything else (a numpy array or scalar, an object) is a TypeError, and nothing is
+    written."""
+    import pickle
+
     import torch  # the torch stages only
 
     buf = io.BytesIO()
     torch.save(_canonical(obj), buf)
+    try:
+        torch.load(io.BytesIO(buf.getvalue()), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        inner = exc.__context__ or exc  # torch's own one-line reason, before its page of advice
+        reason = next((line for line in str(inner).splitlines() if line.strip()), type(inner).__name__)
+        raise TypeError(f"{path}: not data only, a weights_only load would refuse it: {reason}") from None
     write_bytes(path, buf.getvalue())
 
 

@@ -134,7 +134,8 @@ def load_head(params: Params, run_name: str, device: torch.device) -> FaSRnetHea
     path = paths.run_dir(run_name) / "head.pt"
     if not path.exists():
         raise FasrnetError(f"{path}: no trained head; run `fasrnet train --run {run_name}` first")
-    ckpt = read_checkpoint(path, allow_pickle=True)  # written by `fasrnet train`: a trusted file
+    # data only, like every checkpoint: models/<run> may come from another machine (dvc pull, a shared cache)
+    ckpt = read_checkpoint(path, recreate=f"delete {path.parent} and re-run `fasrnet train --run {run_name}`")
     try:
         run = RunConfig(**ckpt["run"])
         m = ckpt["config"]["model"]  # the architecture it was trained with, whatever params say now

@@ -43,9 +43,16 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def rng_state() -> dict[str, Any]:
+    """Every RNG's state as data a ``weights_only`` load reads back (docs/resume.md, "Checkpoints are data"), no
+    numpy object: Python's (MT19937) as ``[version, words, gauss_next]`` and numpy's global one (MT19937) as
+    ``[key, pos, has_gauss, gauss]``, their 625 / 624 words as int64 tensors; torch's (and CUDA's) as the uint8
+    tensors torch gives."""
+    _, key, pos, has_gauss, gauss = np.random.get_state(legacy=True)  # the legacy tuple: always MT19937
+    version, words, gauss_next = random.getstate()
     state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": [int(version), torch.tensor(words, dtype=torch.int64),
+                   None if gauss_next is None else float(gauss_next)],
+        "numpy": [torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -54,8 +61,11 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    """Restore what :func:`rng_state` returned, exactly."""
+    version, words, gauss_next = state["python"]
+    random.setstate((version, tuple(words.tolist()), gauss_next))
+    key, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state(("MT19937", key.numpy().astype(np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

@@ -77,7 +77,7 @@ def test_save_torch_gives_equal_bytes_for_equal_objects_however_built(tmp_path):
     fresh = {"lr": 0.1, "history": [{"lr": 0.1, "epoch": 1}], "w": torch.arange(4.0)}
     buf = io.BytesIO()
     torch.save(fresh, buf)
-    loaded = torch.load(io.BytesIO(buf.getvalue()), weights_only=False)  # same content, other string objects
+    loaded = torch.load(io.BytesIO(buf.getvalue()), weights_only=True)  # same content, other string objects
     save_torch(tmp_path / "a.pt", fresh)
     save_torch(tmp_path / "b.pt", loaded)
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
@@ -106,7 +106,7 @@ def test_unit_builds_in_a_work_dir_outside_the_output_and_swaps_in_when_complete
     assert sorted(p.name for p in unit.work.iterdir()) == ["a", "fingerprint.json"]
     (unit.work / "done").write_text("")
     unit.commit()
-    assert sorted(p.name for p in unit.target.iterdir()) == ["a", "done", "fingerprint.json"]
+    assert sorted(p.name for p in unit.target.iterdir()) == ["a", "done", "fingerprint.json", "manifest.json"]
     assert not (tmp_path / ".out.partial").exists()
     assert unit.open(_complete) == "current"
 

@@ -19,6 +19,9 @@ size) instead of a fixed ``scale_factor``, so any input size works.
 
 from __future__ import annotations
 
+import pickle
+import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -455,12 +458,16 @@ def load_state_into(model: nn.Module, state: Mapping[str, Any], source: str = "c
     model.load_state_dict(sd, strict=True)
 
 
-def read_checkpoint(path: str | Path, allow_pickle: bool = False) -> Any:
-    """``torch.load`` on CPU with ``weights_only=True`` unless ``allow_pickle`` (only for trusted files).
+def read_checkpoint(path: str | Path, recreate: str = "") -> Any:
+    """``torch.load`` on CPU with ``weights_only=True``, always: checkpoints are data, never code (docs/resume.md,
+    "Checkpoints are data").
 
     The one reader of ``.pth`` / ``.pt`` files: a missing, empty, truncated or non-PyTorch file, and any exception
     torch raises on it, becomes one CheckpointError naming the path; so does a floating-point tensor with NaN /
-    ±Inf entries anywhere in the loaded object (:func:`check_finite_tensors`, naming its key path).
+    ±Inf entries anywhere in the loaded object (:func:`check_finite_tensors`, naming its key path). A file holding
+    pickled Python objects beyond tensors and plain containers (an old training checkpoint's numpy RNG state, a
+    planted payload) is refused before any of them is built; that error ends with ``recreate``, the caller's word
+    on how to make the file again.
     """
     path = Path(path)
     if not path.is_file():
@@ -472,22 +479,36 @@ def read_checkpoint(path: str | Path, allow_pickle: bool = False) -> Any:
     if size == 0:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint: the file is empty (0 bytes)")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=not allow_pickle)
+        with warnings.catch_warnings():  # a raw pickle of another protocol: refused below, without a warning
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types (EOFError, RuntimeError, UnpicklingError, KeyError, …)
-        pickled = "weights_only" in str(exc)  # torch's own wording when a safe load meets pickled objects
-        hint = (" (if the file is trusted and holds pickled objects, pass allow_pickle=True)"
-                if pickled and not allow_pickle else "")
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({describe(exc)}){hint}") from None
+        # torch rewrites the safe unpickler's one-line error into a page of advice; the original is the context
+        inner = exc.__context__ if isinstance(exc, pickle.UnpicklingError) and exc.__context__ is not None else exc
+        found = re.search(r"GLOBAL (\S+) was not an allowed global|GLOBAL (\S+) whose module .* is blocked|"
+                          r"(Can only (?:create new object|build) for)", str(inner))
+        if found:
+            raise CheckpointError(_refusal(path, next(g for g in found.groups() if g), recreate)) from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({describe(inner)})") from None
     check_finite_tensors(obj, str(path))
     return obj
 
 
-def load_backbone(path: str | Path, width: int, num_joints: int = 17, allow_pickle: bool = False,
-                  arch: str = "standard") -> HRNet:
+def _refusal(path: Path, what: str, recreate: str) -> str:
+    """The one line refusing ``path``, which holds pickled objects (``what``: the first global it imports, as the
+    safe unpickler names it) that ``weights_only`` loading does not build."""
+    what = f" ({what[:100]})" if what.isprintable() and not what.startswith("Can only") else ""
+    tail = f"; {recreate}" if recreate else ""
+    return (f"{path}: refused: the file holds pickled Python objects{what}, and checkpoints are read as data only "
+            f"(tensors and plain containers, docs/resume.md){tail}")
+
+
+def load_backbone(path: str | Path, width: int, num_joints: int = 17, arch: str = "standard",
+                  recreate: str = "") -> HRNet:
     """Build HRNet-W``width`` (family ``arch``) and fill it from ``path`` (official, ``module.``-prefixed or
-    mmpose layout)."""
+    mmpose layout); ``recreate`` as :func:`read_checkpoint`'s."""
     model = build_hrnet(width, num_joints, arch)
-    load_state_into(model, read_checkpoint(path, allow_pickle), source=str(path))
+    load_state_into(model, read_checkpoint(path, recreate), source=str(path))
     return model
 
 

@@ -23,7 +23,7 @@ from fasrnet.train import Trainer
 
 
 def _weights(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
 def _cli(*args, cwd):
@@ -53,7 +53,7 @@ def test_sigkilled_run_resumes_to_the_same_bytes(in_workspace, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    done = torch.load(ckpt, weights_only=False)["epoch"]
+    done = torch.load(ckpt, weights_only=True)["epoch"]
     assert 1 <= done < params.train.epochs
     assert not out.exists()  # nothing half-done in place of the output
     (work / ".checkpoint.pt.k1ll3d.tmp.pt").write_bytes(b"torn")  # a SIGKILLed atomic write's leftover
@@ -165,7 +165,7 @@ def test_cosine_schedule_decays_every_step_and_resumes_to_the_same_weights(in_wo
     full = Trainer(params, run, out_dir=tmp_path / "full", progress=False).run()
     lrs = [h["lr"] for h in full["history"]]
     assert lrs[0] == params.train.lr and lrs[0] > lrs[1] > lrs[2] > params.train.lr * params.train.lr_factor
-    ckpt = torch.load(tmp_path / "full" / "head.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "full" / "head.pt", weights_only=True)
     assert ckpt["config"]["train"]["lr_schedule"] == "cosine"
     # stopped after epoch 1 and resumed: the scheduler's per-step state travels in the checkpoint
     Trainer(params, run, out_dir=tmp_path / "split", progress=False).run(stop_after_epoch=1)
