@@ -58,6 +58,9 @@ def read_json(path: str | Path) -> Any:
         raise InputFormatError(path, "", f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except ValueError as exc:  # an integer literal beyond Python's int/str conversion limit (4300 digits)
         raise InputFormatError(path, "", f"not valid JSON: {exc}") from None
+    except RecursionError:  # orjson stops at 1024 levels, the json module at the interpreter's recursion limit
+        raise InputFormatError(path, "", "arrays or objects nested too deeply to read (a PoseTrack file nests "
+                                         "about 6 levels; docs/metric.md, §11)") from None
 
 
 def kind(value: Any) -> str:

@@ -139,12 +139,14 @@ def read_video(path: str | Path) -> Video:
     return parse_video(read_json(path), path)
 
 
-def parse_video(obj: Any, path: str | Path) -> Video:
-    """The :class:`Video` of an already parsed file (``path`` names it in errors)."""
+def parse_video(obj: Any, path: str | Path, unknown_image_ids: str = "error") -> Video:
+    """The :class:`Video` of an already parsed file (``path`` names it in errors). ``unknown_image_ids``: what a
+    2018 annotation whose ``image_id`` names no image is, ``"error"`` or ``"skip"`` (``annotations check`` on a
+    prediction file: poseval drops such a person, and evaluate counts it in a warning; docs/metric.md, §3)."""
     path = Path(path)
     if detect_format(obj) == 17:
         return _read_2017(obj, JsonReader(path), path)
-    return _read_2018(obj, JsonReader(path), path)
+    return _read_2018(obj, JsonReader(path), path, skip_unknown=unknown_image_ids == "skip")
 
 
 def read_split(directory: str | Path) -> list[Video]:
@@ -237,11 +239,12 @@ def _keypoint_slots(obj: dict[str, Any], r: JsonReader) -> list[int]:
     names = r.list(r.get(cats[0], "keypoints", "categories[0]"), "categories[0].keypoints")
     missing = [n for slot, n in enumerate(KEYPOINTS) if slot not in EAR_SLOTS and n not in names]
     if missing:
-        raise r.fail("categories[0].keypoints", f"missing keypoint names {missing} (PoseTrack spells neck 'head_bottom')")
+        raise r.fail("categories[0].keypoints",
+                     f"missing keypoint names {missing} (PoseTrack spells neck 'head_bottom')")
     return [KEYPOINTS.index(n) if n in KEYPOINTS else -1 for n in names]
 
 
-def _read_2018(obj: Any, r: JsonReader, path: Path) -> Video:
+def _read_2018(obj: Any, r: JsonReader, path: Path, skip_unknown: bool = False) -> Video:
     if not isinstance(obj, dict):
         raise r.fail("", f"expected a PoseTrack JSON object with 'images' or 'annolist', got {kind(obj)}")
     images = r.list(r.get(obj, "images", ""), "images")
@@ -263,7 +266,8 @@ def _read_2018(obj: Any, r: JsonReader, path: Path) -> Video:
         if rx is not None:
             rx, ry = r.list(rx, f"{where}.ignore_regions_x"), r.list(ry, f"{where}.ignore_regions_y")
             if len(rx) != len(ry):
-                raise r.fail(f"{where}.ignore_regions_y", f"expected {len(rx)} polygons like ignore_regions_x, got {len(ry)}")
+                raise r.fail(f"{where}.ignore_regions_y",
+                             f"expected {len(rx)} polygons like ignore_regions_x, got {len(ry)}")
             for m, (xs, ys) in enumerate(zip(rx, ry)):
                 xs = r.numbers(xs, f"{where}.ignore_regions_x[{m}]")
                 ys = r.numbers(ys, f"{where}.ignore_regions_y[{m}]", count=len(xs))
@@ -277,6 +281,8 @@ def _read_2018(obj: Any, r: JsonReader, path: Path) -> Video:
             where = f"annotations[{i}]"
             image_id = r.integer(r.get(ann, "image_id", where), f"{where}.image_id")
             if image_id not in by_id:
+                if skip_unknown:
+                    continue
                 raise r.fail(f"{where}.image_id", f"no image with id {image_id} in 'images'")
             by_id[image_id].persons.append(_read_person_2018(ann, r, where, slots, k))
     name = video_name_from_image(frames[0].image) if frames else path.stem

@@ -48,7 +48,16 @@ def evaluate_files(seqs: Sequence[tuple[str, PoseFile, PoseFile]], per_sequence:
     fallback = sum(pred.n_fallback_scores for _, _, pred in seqs)
     if fallback:
         result.warnings.append(f"{fallback} predicted persons/joints have no score; their joints rank at -9999")
+    result.warnings += [unknown_image_ids_warning(pred.n_unknown_image_ids, pred.path)
+                        for _, _, pred in seqs if pred.n_unknown_image_ids]
     return result
+
+
+def unknown_image_ids_warning(n: int, path: str | None = None) -> str:
+    """The counted warning for prediction annotations whose ``image_id`` names no image (docs/metric.md, §3)."""
+    where = f"{path}: " if path else ""
+    return (f"{where}{n} predicted persons have an image_id that names no image of their file; they are not "
+            "scored (poseval drops them too)")
 
 
 def gt_files(gt_dir: str | Path) -> list[str]:

@@ -58,7 +58,8 @@ def degraded_frames(meta_path: str | Path, split: str) -> dict[str, set[int]]:
         raise FasrnetError(f"{meta_path}: unreadable episode list: {exc}") from exc
     except (KeyError, TypeError) as exc:
         raise InputFormatError(str(meta_path), f"splits.{split}",
-                               f"expected a list of videos with name and episodes (start, stop): missing {exc}") from exc
+                               "expected a list of videos with name and episodes (start, stop): "
+                               f"missing {exc}") from exc
     return out
 
 

@@ -3,11 +3,14 @@ numbers as poseval computes with them, track ids, ignore-region polygons (``docs
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from fasrnet.data.jsonpath import JsonReader, finite_float, kind, nonfinite_error
+from fasrnet.data.jsonpath import JsonReader, NonFiniteError, finite_float, kind, nonfinite_error
+from fasrnet.data.posetrack import VIDEO_NAME_RE
 from fasrnet.evaluate.posefile import MAX_TRACK_ID
 
 
@@ -20,17 +23,58 @@ class _Absent:
 ABSENT = _Absent()
 
 
+#: The Python types of JSON numbers as the parsers return them (``bool`` is not among them, on purpose).
+NUMBER_TYPES = frozenset((int, float))
+
+
+def plain_numbers(values: Iterable[Any]) -> bool:
+    """True if every value is an int or a float: one C-level pass over the types, so a fast path can hand the
+    values to numpy, which would read ``true`` as 1 and choke on a nested list (``[[1.0], 2.0]``)."""
+    return set(map(type, values)) <= NUMBER_TYPES
+
+
+def file_video(path: str) -> str | None:
+    """The video a file's name names (``val/000342_mpii_test.json`` → ``000342``), as poseval names the sequence
+    (the basename up to the first dot); None for a file not named like a PoseTrack video."""
+    match = VIDEO_NAME_RE.match(os.path.basename(path).split(".")[0])
+    return match.group(1) if match else None
+
+
+def image_video(name: Any) -> str | None:
+    """The video of an image name (``images/val/000342_mpii_test/000017.jpg`` → ``000342``), or None."""
+    if not isinstance(name, str):
+        return None
+    match = VIDEO_NAME_RE.match(os.path.basename(os.path.split(name)[0]))
+    return match.group(1) if match else None
+
+
+def same_video(a: str, b: str) -> bool:
+    """Video ids compare as numbers (2017 folders have 5 digits, 2018 ones 6: ``00342`` is ``000342``)."""
+    return int(a) == int(b)
+
+
 def is_finite_num(v: Any) -> bool:
-    """A JSON number (booleans included, as poseval computes with them) with a finite float value."""
-    return (type(v) is float or type(v) is int or type(v) is bool) and finite_float(v) is not None
+    """A JSON number (not a boolean, docs/metric.md, §11) with a finite float value."""
+    return (type(v) is float or type(v) is int) and finite_float(v) is not None
 
 
 class PosevalReader(JsonReader):
     """:class:`~fasrnet.data.jsonpath.JsonReader` with the rules poseval's loader imposes."""
 
     def num(self, v: Any, where: str) -> float:
-        """A finite JSON number (poseval computes with booleans as 0/1 too)."""
-        return self.number(v, where, booleans=True)
+        """A finite JSON number; not a boolean, although poseval computes with true/false as 1/0:
+        ``annotations check`` and the training reader refuse them, so evaluate does too (docs/metric.md, §11)."""
+        return self.number(v, where)
+
+    def image_id(self, v: Any, where: str) -> int | float:
+        """An image id (2018 ``images[].id``, ``annotations[].image_id``): an integer, or a float with an integral
+        value (poseval compares ids with ``==``, so 3.0 is image 3); NaN, ±Inf, booleans, strings are errors."""
+        if type(v) is int or (type(v) is float and v.is_integer()):
+            return v
+        message = f"expected an integer image id, got {kind(v)}"
+        if type(v) is float and not np.isfinite(v):
+            raise NonFiniteError(self.path, where, message)  # docs/metric-nonfinite.md
+        raise self.fail(where, message)
 
     def track_id(self, v: Any, where: str) -> float:
         """An integral track id below :data:`MAX_TRACK_ID`, as a float."""

@@ -32,12 +32,11 @@ import numpy as np
 
 from fasrnet.data.jsonpath import read_json
 from fasrnet.errors import InputFormatError
-from fasrnet.evaluate.fields import PosevalReader
+from fasrnet.evaluate.fields import PosevalReader, image_video, same_video
 from fasrnet.evaluate.posefile import MIN_SCORE, N_JOINTS, Persons, PoseFile
 from fasrnet.evaluate.read2017 import Loader2017
 from fasrnet.evaluate.read2018 import Loader2018
 from fasrnet.keypoints import POSEVAL_TO_SLOT
-
 
 # --------------------------------------------------------------------------------------------------------------
 # Entry points
@@ -76,7 +75,23 @@ def load_pair(gt_path: str | Path, pred_path: str | Path) -> tuple[PoseFile, Pos
             f"{n_pred} frames, but the ground truth {Path(gt_path).name} has {gt.n_frames} "
             "(poseval pairs frames by position; a prediction file needs one frame per GT frame)",
         )
-    return gt, loader.run(gt.n_rects > 0)
+    pred = loader.run(gt.n_rects > 0)
+    _check_same_video(gt, pred, gt_path)
+    return gt, pred
+
+
+def _check_same_video(gt: PoseFile, pred: PoseFile, gt_path: str | Path) -> None:
+    """The prediction file's frames belong to its GT's video (docs/metric.md, §1). Files named like a video are
+    held to their name when loaded (what ``annotations check`` sees too); this catches the rest."""
+    def first(pf: PoseFile) -> tuple[int, str] | None:
+        return next(((f, v) for f, name in enumerate(pf.frame_name) if (v := image_video(name)) is not None), None)
+
+    g, p = first(gt), first(pred)
+    if g is not None and p is not None and not same_video(g[1], p[1]):
+        field = "file_name" if pred.fmt == 18 else "image[0].name"
+        raise InputFormatError(pred.path, f"{pred.frame_where[p[0]]}.{field}",
+                               f"expected a frame of video {g[1]} (the ground truth {Path(gt_path).name} is), got "
+                               f"{pred.frame_name[p[0]]!r} of video {p[1]}")
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -87,6 +87,7 @@ class PoseFile:
     frame_name: list[str]  # image name of each frame (for messages)
     regions: dict[int, list[tuple[np.ndarray, str]]] = field(default_factory=dict)
     n_fallback_scores: int = 0  # predicted persons (2018) / joints (2017) scored -9999 for want of a score
+    n_unknown_image_ids: int = 0  # 2018 prediction annotations whose image_id names no image (dropped)
 
     @property
     def n_frames(self) -> int:

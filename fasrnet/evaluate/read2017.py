@@ -13,7 +13,7 @@ import numpy as np
 
 from fasrnet.data.jsonpath import NonFiniteError, kind, nonfinite_error
 from fasrnet.errors import InputFormatError
-from fasrnet.evaluate.fields import ABSENT, PosevalReader
+from fasrnet.evaluate.fields import ABSENT, PosevalReader, file_video, image_video, plain_numbers, same_video
 from fasrnet.evaluate.posefile import MAX_TRACK_ID, MIN_SCORE, N_JOINTS, Persons, PoseFile, primary_joints
 
 
@@ -39,16 +39,23 @@ class Loader2017:
             frame_name.append(_image_name_2017(fr) or where)
         if eval_mask is None:
             eval_mask = n_rects > 0
+        self._check_video(annolist)
         if not _regular_track_ids(rect_lists, n_rects, pred):
             self._check_track_ids(rect_lists, frame_name)
-        rects = [(f, k, rect) for f in np.flatnonzero(eval_mask).tolist() for k, rect in enumerate(rect_lists[f])]
+        # Every frame with persons is read, evaluated or not, so that evaluate refuses what `annotations check`
+        # refuses (it reads a prediction file without its GT); persons of other frames are dropped after.
+        read = np.asarray(eval_mask, bool) | (n_rects > 0)
+        rects = [(f, k, rect) for f in np.flatnonzero(read).tolist() for k, rect in enumerate(rect_lists[f])]
         persons = self._fast(rects)
         fallback = 0
         if persons is None:  # irregular somewhere: person by person, which also words any error
             b = _Builder()
             for f, k, rect in rects:
-                fallback += self._person(b, rect, f, k)
+                n_fallback = self._person(b, rect, f, k)
+                fallback += n_fallback if eval_mask[f] else 0
             persons = b.build()
+        if not np.array_equal(read, eval_mask):
+            persons = persons.take(np.flatnonzero(np.asarray(eval_mask, bool)[persons.frame]))
         regions = {}
         if not pred:
             for f in np.flatnonzero(eval_mask).tolist():
@@ -57,6 +64,19 @@ class Loader2017:
                     regions[f] = polys
         return PoseFile(self.r.path, 17, n_rects, persons, frame_where, frame_name, regions,
                         n_fallback_scores=fallback if pred else 0)
+
+    def _check_video(self, annolist: list[Any]) -> None:
+        """A file named like a PoseTrack video (``000342_mpii_test.json``) holds that video's frames: each frame's
+        ``image[0].name`` whose folder names a video must name this one (docs/metric.md, §2)."""
+        named = file_video(self.r.path)
+        if named is None:
+            return
+        for f, fr in enumerate(annolist):
+            name = _image_name_2017(fr)
+            got = image_video(name)
+            if got is not None and not same_video(got, named):
+                raise self.r.fail(f"annolist[{f}].image[0].name", f"expected a frame of video {named} (the file's "
+                                                                  f"name), got {name!r} of video {got}")
 
     def _check_track_ids(self, rect_lists: list[list[Any]], frame_name: list[str]) -> None:
         """Track ids, read for every frame (poseval's loader does): integers below MAX_TRACK_ID, unique within a
@@ -88,12 +108,15 @@ class Loader2017:
         counts = np.fromiter(map(len, pts_lists), np.int64, count=n)
         try:
             flat = list(chain.from_iterable(pts_lists))
-            ids = np.array([p["id"][0] for p in flat])
-            xs = np.array([p["x"][0] for p in flat])
-            ys = np.array([p["y"][0] for p in flat])
-            ss = np.array([p["score"][0] for p in flat]) if pred else None
+            cols = [[p["id"][0] for p in flat], [p["x"][0] for p in flat], [p["y"][0] for p in flat]]
+            if pred:
+                cols.append([p["score"][0] for p in flat])
         except (KeyError, TypeError, IndexError):
             return None
+        if not all(plain_numbers(c) for c in cols):  # a boolean, a nested list, null, …: worded person by person
+            return None
+        ids, xs, ys = (np.array(c) for c in cols[:3])
+        ss = np.array(cols[3]) if pred else None
         m = len(flat)
         for arr, kinds in ((ids, "iu"), (xs, "iuf"), (ys, "iuf"), (ss, "iuf")):
             if arr is not None and m and (arr.dtype.kind not in kinds or arr.shape != (m,)):
@@ -187,6 +210,8 @@ class Loader2017:
                 raw_id, raw_x, raw_y = p["id"], p["x"], p["y"]
             except KeyError as exc:
                 raise r.fail(f"{pw}.{exc.args[0]}", "missing") from None
+            if raw_id is not None and type(r.first(raw_id, f"{pw}.id")) is bool:  # poseval would take true as 1
+                raise r.fail(f"{pw}.id", "expected an integer joint id, got a boolean")
             jid = -1 if raw_id is None else _joint_id(r.first(raw_id, f"{pw}.id"))
             if raw_id is not None and type(raw_id[0]) is float and not np.isfinite(raw_id[0]):
                 raise nonfinite_error(r.path, f"{pw}.id", raw_id[0])  # poseval would silently ignore the point
@@ -263,7 +288,8 @@ def _regular_track_ids(rect_lists: list[list[Any]], n_rects: np.ndarray, pred: b
     return True
 
 
-def _head_2017(r: PosevalReader, rect: dict[str, Any], where: str) -> tuple[tuple[float, ...] | None, tuple[str, str] | None]:
+def _head_2017(r: PosevalReader, rect: dict[str, Any],
+               where: str) -> tuple[tuple[float, ...] | None, tuple[str, str] | None]:
     """The GT head box (x1, y1, x2, y2), or the problem with it (reported only if poseval needs the box)."""
     try:
         box = tuple(r.num(r.first(rect[c], f"{where}.{c}"), f"{where}.{c}") for c in ("x1", "y1", "x2", "y2"))

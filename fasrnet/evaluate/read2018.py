@@ -7,12 +7,13 @@ only if x = y = v = 0, missing or empty ``scores`` → -9999, ``bbox_head`` [x, 
 from __future__ import annotations
 
 import os
+from itertools import chain
 from typing import Any
 
 import numpy as np
 
-from fasrnet.data.jsonpath import kind
-from fasrnet.evaluate.fields import ABSENT, PosevalReader, is_finite_num
+from fasrnet.data.jsonpath import finite_float, kind
+from fasrnet.evaluate.fields import ABSENT, PosevalReader, file_video, is_finite_num, plain_numbers, same_video
 from fasrnet.evaluate.posefile import MAX_TRACK_ID, MIN_SCORE, N_JOINTS, Persons, PoseFile, primary_joints
 from fasrnet.keypoints import KEYPOINTS, POSEVAL_JOINTS
 
@@ -38,61 +39,79 @@ class Loader2018:
         self.conv = _conversion_table(obj, r)
         if not images:
             raise r.fail("images", "no images (poseval needs at least one frame per file)")
-        first: dict[Any, int] = {}
         try:
-            info = [first.setdefault(img["id"], i) for i, img in enumerate(images)]
+            ids = [img["id"] for img in images]
         except (KeyError, TypeError):
-            for i, img in enumerate(images):  # find the offending image
-                iid = r.get(img, "id", f"images[{i}]")
-                try:
-                    hash(iid)
-                except TypeError:
-                    raise r.fail(f"images[{i}].id", f"expected an integer, got {kind(iid)}") from None
-            raise
+            ids = [r.get(img, "id", f"images[{i}]") for i, img in enumerate(images)]  # names the offender
+        if not plain_numbers(ids) or not all(type(v) is int or v.is_integer() for v in ids):
+            for i, iid in enumerate(ids):
+                r.image_id(iid, f"images[{i}].id")
+        first: dict[Any, int] = {}
+        info = [first.setdefault(iid, i) for i, iid in enumerate(ids)]
+        if len(first) != len(ids):  # poseval would make both images frames with the same persons: refused
+            i = next(i for i, j in enumerate(info) if j != i)
+            raise r.fail(f"images[{i}].id", f"duplicate image id {ids[i]!r} (images[{info[i]}] has it too; "
+                                            "docs/metric.md, §3)")
         self.images, self.first = images, first
         video = {}
         folders: dict[str, str] = {}
-        for i in sorted(set(info)):
+        for i in range(len(images)):
             video[i] = _video_of(r, images[i], f"images[{i}]", folders)
-        key = video[info[0]]
+        key = video[0]
+        named = file_video(r.path)
+        if named is not None and not same_video(key, named):  # e.g. another sequence's predictions, renamed
+            raise r.fail("images[0].file_name", f"expected a frame of video {named} (the file's name), got "
+                                                f"{images[0]['file_name']!r} of video {key}")
         self.frames = [i for i in info if video[i] == key]
         return self.frames
 
+    #: Prediction annotations whose ``image_id`` names no image (poseval drops them; a counted warning).
+    n_unknown_image_ids = 0
+
     def _by_image(self, anns: list[Any]) -> dict[int, list[int]]:
-        """Image index → the annotations (indices, in file order) whose ``image_id`` is that image's id."""
-        try:  # the usual case: every annotation an object with a hashable image_id
-            images = list(map(self.first.get, [ann["image_id"] for ann in anns]))
+        """Image index → the annotations (indices, in file order) whose ``image_id`` is that image's id.
+
+        Every ``image_id`` must be an integer (:meth:`PosevalReader.image_id`). One that names no image is an
+        error in GT; in predictions it is counted (:attr:`n_unknown_image_ids`) and the annotation dropped, as
+        poseval drops it (docs/metric.md, §3)."""
+        r = self.r
+        try:  # the usual case: every annotation an object with an image_id
+            ids = [ann["image_id"] for ann in anns]
         except (KeyError, TypeError):
-            images = [self._image_of(a, ann) for a, ann in enumerate(anns)]
+            ids = [self._image_id_of(a, ann) for a, ann in enumerate(anns)]
+        if not plain_numbers(ids) or not all(type(v) is int or v.is_integer() for v in ids):
+            for a, iid in enumerate(ids):
+                r.image_id(iid, f"annotations[{a}].image_id")
+        images = list(map(self.first.get, ids))
         by_image: dict[int, list[int]] = {}
+        unknown = 0
         for a, i in enumerate(images):
             if i is not None:
                 by_image.setdefault(i, []).append(a)
+            elif self.role != "pred":
+                raise r.fail(f"annotations[{a}].image_id", f"no image with id {ids[a]!r} in 'images'")
+            else:
+                unknown += 1
+        self.n_unknown_image_ids = unknown
         return by_image
 
-    def _image_of(self, a: int, ann: Any) -> int | None:
+    def _image_id_of(self, a: int, ann: Any) -> Any:
         r = self.r
         if not isinstance(ann, dict):
             raise r.fail(f"annotations[{a}]", f"expected an object, got {kind(ann)}")
-        try:
-            iid = ann["image_id"]
-        except KeyError:
-            raise r.fail(f"annotations[{a}].image_id", "missing") from None
-        try:
-            return self.first.get(iid)
-        except TypeError:
-            return None  # an unhashable id matches no image
+        if "image_id" not in ann:
+            raise r.fail(f"annotations[{a}].image_id", "missing")
+        return ann["image_id"]
 
     def run(self, eval_mask: np.ndarray | None) -> PoseFile:
         r, pred = self.r, self.role == "pred"
         frames = self.frames if self.frames is not None else self.frame_images()
         images, conv = self.images, self.conv
-        needed_scores = max(k for k, j in enumerate(conv) if j >= 0) + 1
         anns = r.list(r.get(self.obj, "annotations", ""), "annotations")
         by_image = self._by_image(anns)
         matched = sorted(a for lst in by_image.values() for a in lst)
         # Validate every person poseval converts (all videos), vectorised where the file is regular.
-        kp, tid, head, head_ok, score, has_score = _annotation_arrays(r, anns, matched, conv, needed_scores)
+        kp, tid, head, head_ok, score, has_score = _annotation_arrays(r, anns, matched, conv)
         row_of = np.full(len(anns), -1, np.int64)
         row_of[matched] = np.arange(len(matched))
 
@@ -134,7 +153,8 @@ class Loader2018:
                 if polys:
                     regions[f] = polys
         fallback = int((~has_score[rows]).sum()) if pred else 0
-        return PoseFile(r.path, 18, n_rects, persons, frame_where, frame_name, regions, n_fallback_scores=fallback)
+        return PoseFile(r.path, 18, n_rects, persons, frame_where, frame_name, regions, n_fallback_scores=fallback,
+                        n_unknown_image_ids=self.n_unknown_image_ids)
 
 
 def _conversion_table(obj: dict[str, Any], r: PosevalReader) -> list[int]:
@@ -193,9 +213,13 @@ def _regions_2018(r: PosevalReader, img: dict[str, Any], where: str) -> list[tup
     ]
 
 
-def _annotation_arrays(r: PosevalReader, anns: list[Any], matched: list[int], conv: list[int], needed_scores: int):
+def _annotation_arrays(r: PosevalReader, anns: list[Any], matched: list[int], conv: list[int]):
     """Arrays over the matched annotations: keypoints (M, 3K), track ids (M,), head boxes (M, 4) and their
-    presence, scores (M, K) and their presence. Raises InputFormatError on what breaks poseval's conversion."""
+    presence, scores (M, K) and their presence. Raises InputFormatError on what breaks poseval's conversion, and
+    on what ``annotations check`` refuses besides (booleans, nested lists, K + 1 scores, 5-number boxes, a
+    non-numeric person ``score``; docs/metric.md, §11). The fast paths hand a field to numpy only after
+    :func:`plain_numbers` has seen nothing but ints and floats in it; anything else goes value by value, which
+    words the error."""
     m = len(matched)
     k_all = len(conv)
     sel = [anns[a] for a in matched]
@@ -203,11 +227,12 @@ def _annotation_arrays(r: PosevalReader, anns: list[Any], matched: list[int], co
     try:
         kp_lists = [d["keypoints"] for d in sel]
         tid_list = [d["track_id"] for d in sel]
-        if all(type(v) is list and len(v) == 3 * k_all for v in kp_lists):
+        if (all(type(v) is list and len(v) == 3 * k_all for v in kp_lists)
+                and plain_numbers(chain.from_iterable(kp_lists))):
             arr = np.array(kp_lists) if m else np.zeros((0, 3 * k_all))
             if arr.dtype.kind in "iuf" and arr.shape == (m, 3 * k_all):
                 kp = arr.astype(np.float64, copy=False)
-        tid = np.array(tid_list) if m else np.zeros(0)
+        tid = np.array(tid_list) if m and plain_numbers(tid_list) else np.zeros(0 if not m else 1, object)
         if tid.dtype.kind not in "iu" and not (tid.dtype.kind == "f" and np.isfinite(tid).all()
                                                and np.all(np.mod(tid, 1) == 0)):
             kp = None
@@ -239,7 +264,7 @@ def _annotation_arrays(r: PosevalReader, anns: list[Any], matched: list[int], co
     heads = [d.get("bbox_head", ABSENT) for d in sel]
     boxes = [d.get("bbox", ABSENT) for d in sel]
     scores = [d.get("scores") for d in sel]
-    if all(type(h) is list and len(h) == 4 for h in heads):
+    if all(type(h) is list and len(h) == 4 for h in heads) and plain_numbers(chain.from_iterable(heads)):
         arr = np.array(heads) if m else np.zeros((0, 4))
         if arr.dtype.kind in "iuf" and arr.shape == (m, 4):
             r.check_finite(arr, lambda row, q: f"annotations[{matched[row]}].bbox_head[{q}]")
@@ -257,11 +282,11 @@ def _annotation_arrays(r: PosevalReader, anns: list[Any], matched: list[int], co
         for a, b in zip(matched, boxes):
             if b is not ABSENT:
                 _box(r, b, f"annotations[{a}].bbox")  # poseval reads (and would crash on) bbox too
-    if all(type(s) is list and len(s) == k_all for s in scores):
+    if all(type(s) is list and len(s) == k_all for s in scores) and plain_numbers(chain.from_iterable(scores)):
         arr = np.array(scores) if m else np.zeros((0, k_all))
         if arr.dtype.kind in "iuf" and arr.shape == (m, k_all):
-            keep = [q for q, j in enumerate(conv) if j >= 0]  # poseval reads only the scores of kept keypoints
-            r.check_finite(arr[:, keep], lambda row, q: f"annotations[{matched[row]}].scores[{keep[q]}]")
+            # every score, the ears' too, although poseval reads only kept ones (docs/metric.md, §11)
+            r.check_finite(arr, lambda row, q: f"annotations[{matched[row]}].scores[{q}]")
             score = arr.astype(np.float64)
             has_score[:] = True
             scores = None
@@ -271,19 +296,22 @@ def _annotation_arrays(r: PosevalReader, anns: list[Any], matched: list[int], co
                 continue  # missing, null or empty: every joint scores -9999
             sw = f"annotations[{a}].scores"
             s = r.list(s, sw)
-            if len(s) < needed_scores:
+            if len(s) != k_all:
                 raise r.fail(sw, f"expected {k_all} numbers, got {len(s)}")
-            for q, j in enumerate(conv):
-                if j >= 0:  # poseval reads the score of each keypoint it keeps
-                    score[row, q] = r.num(s[q], f"{sw}[{q}]")
+            score[row] = [r.num(v, f"{sw}[{q}]") for q, v in enumerate(s)]
             has_score[row] = True
+    person_scores = [d["score"] for d in sel if d.get("score") is not None]
+    if not (plain_numbers(person_scores) and all(finite_float(v) is not None for v in person_scores)):
+        for a, d in zip(matched, sel):
+            if d.get("score") is not None:  # not used by AP; annotations check reads it
+                r.num(d["score"], f"annotations[{a}].score")
     return kp, tid, head, head_ok, score, has_score
 
 
 def _box(r: PosevalReader, value: Any, where: str) -> list[float]:
-    """A 2018 [x, y, w, h] box; poseval reads its first four numbers."""
+    """A 2018 [x, y, w, h] box: exactly four numbers (poseval would read the first four of more)."""
     vals = r.list(value, where)
-    if len(vals) < 4:
+    if len(vals) != 4:
         raise r.fail(where, f"expected 4 numbers, got {len(vals)}")
     return [r.num(v, f"{where}[{q}]") for q, v in enumerate(vals[:4])]
 

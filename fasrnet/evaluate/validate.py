@@ -22,6 +22,7 @@ from typing import Any
 
 from fasrnet.data.jsonpath import read_json
 from fasrnet.data.posetrack import parse_video
+from fasrnet.evaluate.api import unknown_image_ids_warning
 from fasrnet.evaluate.loading import load_file
 
 
@@ -35,6 +36,7 @@ class FileCheck:
     frames: int
     with_persons: int
     persons: int
+    warnings: tuple[str, ...] = ()  # what evaluate would warn about too (unknown prediction image ids)
 
 
 def guess_role(obj: Any) -> str:
@@ -65,9 +67,11 @@ def check_file(path: str | Path, role: str | None = None) -> FileCheck:
     obj = read_json(path)  # the parser evaluate uses (orjson, else the json module), so the same floats
     role = role or guess_role(obj)
     loaded = load_file(path, role, obj=obj)
-    video = parse_video(obj, path)
+    video = parse_video(obj, path, unknown_image_ids="skip" if role == "pred" else "error")
+    unknown = loaded.n_unknown_image_ids
     return FileCheck(
         path=str(path), fmt=loaded.fmt, role=role, frames=len(video.frames),
         with_persons=sum(bool(fr.persons) for fr in video.frames),
         persons=sum(len(fr.persons) for fr in video.frames),
+        warnings=(unknown_image_ids_warning(unknown, str(path)),) if unknown else (),
     )

@@ -19,10 +19,8 @@ from fasrnet.evaluate import JOINT_NAMES, EvalResult, evaluate_dirs
 from fasrnet.keypoints import KEYPOINTS, POSEVAL_JOINTS
 
 _REPO = Path(__file__).resolve().parents[2]
-# The shared workspace sits beside the checkout (<repo>/../shared), or higher up for a git worktree.
-SHARED = next((p / "shared" for p in _REPO.parents if (p / "shared" / "fixtures" / "poseval").is_dir()),
-              _REPO.parent / "shared")
-FIXTURES = SHARED / "fixtures" / "poseval"
+# The given poseval fixtures, copied into the repository (tests/data/README.md says from where).
+FIXTURES = _REPO / "tests" / "data" / "poseval_fixtures"
 SLOT = {name: slot for name, slot in POSEVAL_JOINTS}
 PID = {name: pid for pid, (name, _) in enumerate(POSEVAL_JOINTS)}
 #: A head box whose head size is exactly 30 px (0.6 × 50): the PCKh radius is 15 px.
@@ -152,6 +150,4 @@ def pt(tmp_path: Path) -> SimpleNamespace:
 
 @pytest.fixture
 def fixtures_dir() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"shared poseval fixtures not found at {FIXTURES} (expected <repo>/../shared)")
     return FIXTURES
