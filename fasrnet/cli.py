@@ -70,6 +70,8 @@ def _annotations_check(args: argparse.Namespace, params: Params) -> int:
         else:
             raise FasrnetError(f"{path}: no such file or directory")
     checks = [check_file(f) for f in files]
+    for line in (w for c in checks for w in c.warnings):  # the warnings evaluate prints for the same file
+        print(f"warning: {line}", file=sys.stderr)
     frames = sum(c.frames for c in checks)
     labeled = sum(c.with_persons for c in checks)
     persons = sum(c.persons for c in checks)
@@ -98,7 +100,8 @@ def _add_download(sub: argparse._SubParsersAction) -> None:
     # or every stage would depend on them (fasrnet/codedeps.py)
     p = sub.add_parser("download", help="fetch or adopt (--from DIR) PoseTrack data, boxes and HRNet weights; verify")
     p.add_argument("--dataset", action="append", metavar="NAME",
-                   help="posetrack18 / posetrack17 / posetrack21 (repeatable or comma-separated; default: data.datasets)")
+                   help="posetrack18 / posetrack17 / posetrack21 (repeatable or comma-separated; "
+                        "default: data.datasets)")
     p.add_argument("--what", action="append", metavar="KINDS",
                    help="comma-separated subset of images,labels,boxes,weights (default: download.what)")
     p.add_argument("--artefact", action="append", metavar="NAME", help="fetch these manifest entries only")
@@ -244,7 +247,8 @@ def _backbone(args: argparse.Namespace, params: Params) -> int:
     from fasrnet.backbone import adopt_checkpoint
 
     if params.backbone.source == "pretrain":
-        return main_with(params, args, ["pretrain-backbone"] + (["--threads", str(args.threads)] if args.threads else []))
+        threads = ["--threads", str(args.threads)] if args.threads else []
+        return main_with(params, args, ["pretrain-backbone", *threads])
     rc = main_with(params, args, ["download", "--what", "weights"])
     if rc:
         return rc
@@ -345,8 +349,8 @@ def _splits(args: argparse.Namespace, dataset: str) -> list[str]:
 def _crops(args: argparse.Namespace, params: Params) -> int:
     from fasrnet import paths
     from fasrnet.cachesize import check_space, enforced
-    from fasrnet.data.crops import build_crops, plan_crops
     from fasrnet.codecs.heatmap import HeatmapCodec
+    from fasrnet.data.crops import build_crops, plan_crops
     from fasrnet.resume import stage_params
 
     _check_dataset(params, args.dataset)
@@ -366,6 +370,7 @@ def _crops(args: argparse.Namespace, params: Params) -> int:
                             plan=plan)
         print(f"crops {args.dataset}/{split}: {stats['crops']} crops of {stats['persons']} persons "
               f"in {stats['videos']} videos" + _state_note(stats["state"], out))
+        _made(args, out)
     return 0
 
 
@@ -412,8 +417,7 @@ def _extract(args: argparse.Namespace, params: Params) -> int:
     from fasrnet.backbone import load_frozen_backbone
     from fasrnet.cachesize import check_space, enforced
     from fasrnet.features import extract, plan_extract
-    from fasrnet.resume import file_sha256
-    from fasrnet.resume import stage_params
+    from fasrnet.resume import file_sha256, stage_params
     from fasrnet.runtime import pick_device, set_threads
 
     _check_dataset(params, args.dataset)
@@ -437,6 +441,7 @@ def _extract(args: argparse.Namespace, params: Params) -> int:
         print(f"extract {args.dataset}/{split}: {stats['crops']} crops"
               + (f", {stats['extracted_now']} extracted in {stats['seconds']} s ({rate} crops/s)" if rate else "")
               + _state_note(stats["state"], out))
+        _made(args, out)
     return 0
 
 
@@ -451,8 +456,8 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace, params: Params) -> int:
-    from fasrnet.runtime import set_threads
     from fasrnet.runs import resolve_run
+    from fasrnet.runtime import set_threads
     from fasrnet.train import Trainer
 
     set_threads(args.threads)
@@ -485,8 +490,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _predict(args: argparse.Namespace, params: Params) -> int:
     from fasrnet import paths
-    from fasrnet.features import FeatureStore
     from fasrnet.codecs.heatmap import HeatmapCodec
+    from fasrnet.features import FeatureStore
     from fasrnet.predict import load_head, predict_store, write_predictions
     from fasrnet.runtime import pick_device, set_threads
 
@@ -510,6 +515,7 @@ def _predict(args: argparse.Namespace, params: Params) -> int:
         out = args.out or paths.predictions_dir(name, split)
         write_predictions(videos, out, store.crops.info["format"])
         print(f"predict {name}/{split}: {len(videos)} videos, {len(store)} persons -> {out}")
+        _made(args, out)
     return 0
 
 
@@ -727,6 +733,120 @@ def _expected(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and (exc.filename is not None or exc.errno in ENVIRONMENT_ERRNOS)
 
 
+def _names(values: list[str] | None) -> list[str]:
+    """Repeatable, comma-separated option values (``--dataset a,b --dataset c``), as ``fasrnet download`` reads them."""
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+
+def outputs_of(args: argparse.Namespace, params: Params) -> list[Path]:
+    """The outputs ``args``' command writes, resolved as its handler resolves them (``--out``, params, the item
+    whichever way it was passed): what :func:`main` locks before the handler runs (fasrnet.locks, docs/resume.md).
+    A pipeline stage's include its registry outputs (a test checks every one). Names are checked first, so no lock
+    file is made for a dataset or run params.yaml does not define; commands that write no pipeline output (or whose
+    arguments their handler will refuse) lock nothing. Reads params and paths only: every stage's code runs it."""
+    from fasrnet import paths
+
+    command, p = args.command, params
+    if command == "acquire":
+        _check_dataset(p, args.dataset)
+        return [paths.dataset_dir(p, args.dataset)]
+    if command == "synthesize":  # --video writes a clip for `fasrnet demo`, no pipeline output
+        root = Path(args.out if args.out is not None else p.data.root)
+        names = args.datasets or [d for d in p.data.datasets if d.startswith("syn")]
+        return [] if args.video is not None else [root / name for name in names]
+    if command == "download":
+        if args.list or args.verify_only:
+            return []
+        what = _names(args.what) or list(p.download.what)
+        root = Path(args.dest or p.data.root)
+        data = {"images", "labels", "boxes"} & set(what)
+        out = [root / d for d in _names(args.dataset) or p.data.datasets] if data else []
+        weights = "weights" in what or args.artefact
+        return out + ([Path(args.weights_dir or p.download.weights_dir)] if weights else [])
+    if command in ("crops", "extract"):
+        _check_dataset(p, args.dataset)
+        if getattr(args, "out", None):  # crops --out: one split's store
+            return [args.out]
+        return [(paths.CROPS if command == "crops" else paths.FEATURES) / args.dataset]
+    if command in ("backbone", "pretrain-backbone"):
+        weights = command == "backbone" and p.backbone.source != "pretrain"  # fetched into download.weights_dir
+        return [Path(p.backbone.checkpoint).parent] + ([Path(p.download.weights_dir)] if weights else [])
+    if command == "train":
+        p.runs.named(args.run)
+        return [args.out or paths.run_dir(args.run)]
+    if command in ("predict", "evaluate"):
+        name = None
+        if args.backbone_only and args.dataset and not args.run:
+            _check_dataset(p, args.dataset)
+            name = paths.backbone_run_name(args.dataset)
+        elif args.run and not args.backbone_only:
+            p.runs.named(args.run)
+            name = args.run
+        if command == "predict":
+            return [args.out] if args.out else [paths.PREDICTIONS / name] if name else []
+        return [Path(args.out)] if args.out else [paths.metrics_file(name)] if name else []
+    if command == "tables":
+        return [args.out, args.summary] + ([] if args.no_figures else [args.figures])
+    if command == "complexity":
+        return [Path(args.out)]
+    if command == "runtime":
+        return [args.out, args.json]
+    return []
+
+
+def _made(args: argparse.Namespace, path: Path) -> None:
+    """A handler reports a unit it put in place (or found current): :func:`main` checks it is still there at the end."""
+    if isinstance(getattr(args, "made", None), list):
+        args.made.append(Path(path))
+
+
+#: How often a command runs again when what it made was deleted while it ran (see :func:`_run_locked`).
+ATTEMPTS = 3
+
+
+def _run_locked(parser: argparse.ArgumentParser, args: argparse.Namespace, params: Params, argv: list[str],
+                started: float) -> int | None:
+    """Run the subcommand holding the lock of every output it writes (:func:`outputs_of`, fasrnet.locks): a second
+    writer of one of them, from any tool, clone or shell, waits for this one, then finds its work up to date.
+
+    The lock orders fasrnet's writers, not the tools: DVC and Snakemake delete a stage's outputs before they start
+    its command, so a tool starting the stage while this command writes it deletes what this one already put in
+    place. A registry stage's outputs and the units its handler reports (:func:`_made`) must therefore still exist
+    when it is done; if one is gone, the command runs again (still holding its locks; a resumable stage redoes only
+    what is missing), so it never ends with success on a store another tool deleted a part of.
+
+    Under torchrun only rank 0 locks (and checks): the other ranks write nothing of their own and wait for rank 0 in
+    the process group, so no rank waits at a lock another rank of its job holds (docs/resume.md).
+    """
+    import shlex
+
+    from fasrnet.locks import hold
+    from fasrnet.record import stage_of
+
+    if int(os.environ.get("RANK", "0") or 0) != 0:
+        return args.func(args, params)
+    single = int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1  # one process: a rerun involves no other rank
+    with hold(outputs_of(args, params), command=shlex.join(["fasrnet", *argv])):
+        inst = stage_of(params, argv)
+        for attempt in range(1, ATTEMPTS + 1):
+            if attempt > 1:
+                args = parser.parse_args(argv)  # the handler may have filled in its arguments
+            args.made = []
+            rc = args.func(args, params)
+            expected = [*args.made, *(map(Path, (*inst.outs, *inst.metrics)) if inst is not None else ())]
+            gone = [] if rc or not single else [path for path in expected if not os.path.lexists(path)]
+            if not gone:
+                break
+            if attempt == ATTEMPTS:
+                raise FasrnetError(f"{gone[0]}: missing after {ATTEMPTS} runs of `fasrnet {args.command}` (deleted by "
+                                   "another tool rerunning the stage each time, or written elsewhere; docs/resume.md)")
+            print(f"fasrnet: {gone[0]} was deleted while this command ran (another tool starting the same stage "
+                  "deletes its outputs first); running it again", file=sys.stderr, flush=True)
+        if not rc:
+            _record(params, args, argv, started)
+    return rc
+
+
 def _record(params: Params, args: argparse.Namespace, argv: Sequence[str], started: float) -> None:
     """A pipeline stage's benchmark file and params stamp (fasrnet.record), after it succeeded."""
     from fasrnet.record import record_imports, record_stage, stage_of
@@ -753,9 +873,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         explicit = args.params is not None or getattr(args, "params_required", False)
         params = load_params(_params_file(args), args.overrides, required=explicit)
-        rc = args.func(args, params)
-        if not rc:
-            _record(params, args, argv, started)
+        rc = _run_locked(parser, args, params, argv, started)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -18,7 +18,7 @@ from fasrnet.codedeps import PACKAGE_DIR, imported_modules
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("fasrnet.errors", "fasrnet.io", "fasrnet.keypoints", "fasrnet.codecs", "fasrnet.params", "fasrnet.paths",
      "fasrnet.runs", "fasrnet.stages", "fasrnet.record", "fasrnet.runtime", "fasrnet.shards", "fasrnet.cachesize",
-     "fasrnet.resume", "fasrnet.codedeps", "fasrnet.host", "fasrnet"),
+     "fasrnet.resume", "fasrnet.codedeps", "fasrnet.host", "fasrnet.locks", "fasrnet"),
     ("fasrnet.data",),
     ("fasrnet.models", "fasrnet.evaluate"),
     ("fasrnet.epochs", "fasrnet.features", "fasrnet.backbone", "fasrnet.train", "fasrnet.predict",
