@@ -198,7 +198,9 @@ class FeatureStore:
             raise ShardStoreError(f"{feature_dir}: feature cache missing or incomplete (no features.json); "
                                   "run `fasrnet extract` first")
         self.dir = feature_dir
-        self.reader = ShardReader(feature_dir)
+        # the command that rewrites this store, for the reader's errors (a NaN in a shard, a torn one)
+        self.reader = ShardReader(feature_dir, f"`fasrnet extract --dataset {feature_dir.parent.name} "
+                                               f"--split {feature_dir.name}`")
         self.crops = CropIndex.open(crop_dir)
         if len(self.reader) != len(self.crops):
             raise ShardStoreError(f"{feature_dir}: {len(self.reader)} feature items but {len(self.crops)} crops "

@@ -9,6 +9,10 @@ the backbone, the code version. The stage
 - does nothing when the unit in place is complete and its fingerprint matches (up to date),
 - resumes the work directory when its fingerprint matches (also after DVC or Snakemake deleted the output),
 - else starts the work directory over; the unit in place stays untouched until the new one is complete.
+
+``manifest.json`` (written at :meth:`Unit.commit`) lists the unit's files with their sizes and digests (small files
+whole, big ones by their first and last 64 KiB); a unit whose files no longer match it is not up to date, so the
+stage rebuilds it (docs/resume.md, "Verified outputs").
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import functools
 import hashlib
 import json
 import shutil
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +36,11 @@ if TYPE_CHECKING:
     from fasrnet.params import Params
 
 FINGERPRINT = "fingerprint.json"
+MANIFEST = "manifest.json"
+#: A unit's files up to this size are hashed whole in its manifest (json, csv, the done markers, small models)...
+WHOLE_BYTES = 1 << 20
+#: ...bigger ones (the shards, big checkpoints) by their size and their first and last ``SAMPLE_BYTES``.
+SAMPLE_BYTES = 1 << 16
 State = Literal["current", "resume", "fresh"]
 
 
@@ -109,6 +119,94 @@ def make_fingerprint(stage: str, params: Mapping[str, Any], inputs: Mapping[str,
 
 
 # --------------------------------------------------------------------------------------------------------------
+# Manifests: what a committed unit's files were
+
+
+def _ends_sha256(path: Path, size: int, block: int) -> str:
+    """sha256 over a file's first and last ``block`` bytes (``size`` its recorded size): two reads, however big."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read(block))
+        f.seek(max(size - block, 0))
+        h.update(f.read(block))
+    return h.hexdigest()
+
+
+def _file_record(path: Path) -> dict[str, Any]:
+    size = path.stat().st_size
+    if size <= WHOLE_BYTES:
+        return {"size": size, "sha256": file_sha256(path)}
+    return {"size": size, "ends": SAMPLE_BYTES, "sha256": _ends_sha256(path, size, SAMPLE_BYTES)}
+
+
+def unit_manifest(directory: str | Path) -> dict[str, Any]:
+    """The manifest of ``directory``: every visible file but the manifest itself, by relative path, with its size
+    and sha256 (whole up to :data:`WHOLE_BYTES`, else of its first and last :data:`SAMPLE_BYTES`)."""
+    directory = Path(directory)
+    return {"files": {path.relative_to(directory).as_posix(): _file_record(path) for path in _visible_files(directory)
+                      if path.relative_to(directory).as_posix() != MANIFEST}}
+
+
+def manifest_problem(directory: str | Path) -> str | None:
+    """None when ``directory``'s files are those its ``manifest.json`` lists, each of the recorded size and digest;
+    else what differs (the first difference found). A missing or unreadable manifest is a difference too: this code
+    writes one into every unit it commits (docs/resume.md, "Verified outputs")."""
+    directory = Path(directory)
+    try:
+        files = json.loads((directory / MANIFEST).read_text())["files"]
+        records = {str(rel): (int(rec["size"]), str(rec["sha256"]), int(rec.get("ends", 0)))
+                   for rel, rec in files.items()}
+    except FileNotFoundError:
+        return f"no {MANIFEST}"
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return f"{MANIFEST} unreadable"
+    for rel, (size, digest, ends) in records.items():
+        path = directory / rel
+        try:
+            actual = path.stat().st_size if path.is_file() else None
+        except OSError:
+            actual = None
+        if actual is None:
+            return f"{rel} missing"
+        if actual != size:
+            return f"{rel} is {actual} bytes, {MANIFEST} says {size}"
+        try:
+            found = _ends_sha256(path, size, ends) if ends else file_sha256(path)
+        except OSError as exc:
+            return f"{rel} unreadable ({exc.strerror or exc})"
+        if found != digest:
+            return f"{rel} has other bytes than when it was written"
+    extra = next((p for p in _visible_files(directory)
+                  if p.relative_to(directory).as_posix() not in records and p.name != MANIFEST), None)
+    if extra is not None:
+        return f"{extra.relative_to(directory).as_posix()} is not in {MANIFEST}"
+    return None
+
+
+def changed_units(root: str | Path) -> list[tuple[Path, str]]:
+    """The units under ``root`` (``root`` included: every directory holding a ``fingerprint.json``) whose files
+    differ from their manifest, each with what differs. The workflow's hand-over to DVC does not record them
+    (docs/workflow.md, "Limits")."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    units = (fp.parent for fp in sorted(root.rglob(FINGERPRINT))
+             if not any(part.startswith(".") for part in fp.parent.relative_to(root).parts))
+    return [(unit, problem) for unit in units if (problem := manifest_problem(unit)) is not None]
+
+
+_warned: set[tuple[Path, str]] = set()
+
+
+def _warn_damaged(target: Path, problem: str) -> None:
+    """One ``warning:`` line per damaged unit and process (the stages look at a unit more than once)."""
+    if (target, problem) not in _warned:
+        _warned.add((target, problem))
+        print(f"warning: {target}: changed since it was written ({problem}); rebuilding it", file=sys.stderr,
+              flush=True)
+
+
+# --------------------------------------------------------------------------------------------------------------
 # Work directories
 
 
@@ -144,8 +242,14 @@ class Unit:
     fingerprint: dict[str, Any]
 
     def is_current(self, complete: Callable[[Path], bool]) -> bool:
-        """True when the output in place is complete and was made by this fingerprint."""
-        return self.target.is_dir() and complete(self.target) and read_fingerprint(self.target) == self.fingerprint
+        """True when the output in place is complete, was made by this fingerprint, and its files are still those
+        its manifest recorded at commit (:func:`manifest_problem`); a damaged one is reported in one warning."""
+        if not (self.target.is_dir() and complete(self.target) and read_fingerprint(self.target) == self.fingerprint):
+            return False
+        problem = manifest_problem(self.target)
+        if problem is not None:
+            _warn_damaged(self.target, problem)
+        return problem is None
 
     def peek(self, complete: Callable[[Path], bool]) -> State:
         """What :meth:`open` would answer, found without deleting or writing anything (the free-space check
@@ -172,8 +276,10 @@ class Unit:
         write_json(self.work / FINGERPRINT, self.fingerprint, indent=1)
 
     def commit(self) -> None:
-        """Swap the complete work directory into place; the earlier output is deleted only afterwards."""
+        """Record the complete work directory's manifest and swap it into place; the earlier output is deleted only
+        afterwards."""
         remove_stray_temps(self.work)
+        write_json(self.work / MANIFEST, unit_manifest(self.work), indent=1)
         swap_in_dir(self.work, self.target)
         if self.work.parent.name.endswith(".partial"):  # the stage's partial folder, once its last unit is in
             with contextlib.suppress(OSError):

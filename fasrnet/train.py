@@ -66,8 +66,17 @@ from fasrnet.models.hrnet import HRNet, read_checkpoint
 from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import Params
 from fasrnet.predict import predict_store
-from fasrnet.resume import (Unit, file_sha256, make_fingerprint, read_fingerprint, stage_params, store_digest,
-                            tree_digest, work_dir_for)
+from fasrnet.resume import (
+    Unit,
+    file_sha256,
+    make_fingerprint,
+    manifest_problem,
+    read_fingerprint,
+    stage_params,
+    store_digest,
+    tree_digest,
+    work_dir_for,
+)
 from fasrnet.runs import RunConfig, equivalent_runs
 from fasrnet.runtime import adam, pick_device, seed_everything
 from fasrnet.stages import TRAIN_SHARED_PARAMS
@@ -299,7 +308,9 @@ class Trainer:
         """While this process trains (or derives) ``models/<run>``, no other run of the same configuration does: a
         second waits here, then reuses the first's output. This, not the workflow's DAG, orders a duplicate after its
         canonical run (a Snakemake edge would hide the duplicate's own reasons to rerun; docs/resume.md). Only for
-        the pipeline's own output, and not under DDP (a rank blocked here would hold the others at a barrier)."""
+        the pipeline's own output, and not under DDP (a rank blocked here would hold the others at a barrier). Taken
+        after the CLI's lock on ``models/<run>`` (fasrnet.locks), and no output lock is taken while it is held: one
+        order, so a run and its duplicates never wait for each other in a circle."""
         key = reuse_key(unit.fingerprint)
         own = os.path.abspath(self.out_dir) == os.path.abspath(paths.run_dir(self.run_cfg.name))
         if key is None or not own or self.dist.distributed:
@@ -420,7 +431,8 @@ class Trainer:
         write_json(self.work_dir / "run.json", {
             **asdict(self.run_cfg),
             "backbone": f"HRNet-W{self.params.model.backbone_width}"
-                        + ("" if self.params.model.backbone_arch == "standard" else f" ({self.params.model.backbone_arch})"),
+                        + ("" if self.params.model.backbone_arch == "standard"
+                           else f" ({self.params.model.backbone_arch})"),
             "input_size": list(self.params.heatmap.input_size),
             "device": self.device.type.upper(),
             "online_backbone": tp.online_backbone,
@@ -465,9 +477,8 @@ class Trainer:
         if want is None or not (src.is_dir() and _run_complete(src)) or reuse_key(fingerprint) != want:
             return False
         try:
-            head = read_checkpoint(src / "head.pt", allow_pickle=True)  # written by `fasrnet train`: trusted
-            ckpt = (read_checkpoint(src / "checkpoint.pt", allow_pickle=True)
-                    if (src / "checkpoint.pt").is_file() else None)
+            head = read_checkpoint(src / "head.pt")  # data only: an old pickled one is refused, this run trains
+            ckpt = read_checkpoint(src / "checkpoint.pt") if (src / "checkpoint.pt").is_file() else None
             log = (src / "train_log.csv").read_bytes()
             summary = json.loads((src / "run.json").read_text())
             if not (isinstance(head, dict) and "model" in head and isinstance(summary, dict)
@@ -476,6 +487,11 @@ class Trainer:
         except (FasrnetError, OSError, ValueError) as exc:
             reason = exc if isinstance(exc, FasrnetError) else describe(exc)
             print(f"warning: not reusing {other}'s training: {reason}", file=sys.stderr, flush=True)
+            return False
+        problem = manifest_problem(src)  # readable, but changed since it was trained: never copied (docs/resume.md)
+        if problem is not None:
+            print(f"warning: not reusing {other}'s training: {src}: changed since it was written ({problem})",
+                  file=sys.stderr, flush=True)
             return False
         if read_fingerprint(src) != fingerprint:  # replaced while being read: train instead
             return False

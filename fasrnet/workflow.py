@@ -144,6 +144,27 @@ def dvc_commit(stages: list[str], root: str | Path = ".") -> list[str]:
     return [stage.addressing for stage in chosen]
 
 
+def without_changed_outputs(params: Params, stages: list[str], root: str | Path = ".") -> list[str]:
+    """``stages`` less those with an output unit that changed since its stage wrote it (a truncated or edited shard,
+    :func:`fasrnet.resume.changed_units`), each left out with one warning naming the command that rebuilds it.
+    Snakemake dates a directory by its ``.snakemake_timestamp`` and cannot see such a change; recorded in
+    ``dvc.lock``, it would vanish from ``dvc status`` too (docs/workflow.md, "Limits")."""
+    from fasrnet.resume import changed_units
+
+    stage_of = {inst.name: inst for inst in instances(params)}
+    kept = []
+    for name in stages:
+        inst = stage_of[name]
+        changed = [found for out in inst.outs for found in changed_units(Path(root) / out)]
+        if not changed:
+            kept.append(name)
+            continue
+        unit, problem = changed[0]
+        print(f"warning: {name} not recorded in dvc.lock: {unit} changed since it was written ({problem}); "
+              f"`{inst.cmd}` rebuilds it", file=sys.stderr)
+    return kept
+
+
 def after_snakemake(workflow: Any, root: str | Path = ".") -> None:
     """The workflow's ``onsuccess:``: the runtime table (fasrnet.tables.runtime), then the hand-over to DVC.
     Never fails the run (its outputs are in place): a problem is one warning line saying what to run instead."""
@@ -159,9 +180,11 @@ def after_snakemake(workflow: Any, root: str | Path = ".") -> None:
         if problems:
             raise RuntimeError("; ".join(problems))
         stages = snakemake_stages(params, workflow.dag.jobs)
-        dvc_commit(stages, root)
+        kept = without_changed_outputs(params, stages, root)
+        dvc_commit(kept, root)
     except Exception as exc:  # noqa: BLE001 - DVC's errors are many; each is a warning here
         print(f"warning: dvc.lock not updated ({type(exc).__name__}: {exc}); `dvc commit -f` records this run",
               file=sys.stderr)
         return
-    print(f"dvc: recorded {len(stages)} stages in dvc.lock (dvc status is clean)", file=sys.stderr)
+    clean = " (dvc status is clean)" if len(kept) == len(stages) else ""
+    print(f"dvc: recorded {len(kept)} stages in dvc.lock{clean}", file=sys.stderr)

@@ -109,3 +109,38 @@ def test_store_bytes_equals_the_shard_files_written_and_counts_only_what_a_resum
     assert store_bytes(FIELDS, 10, 4, first_shard=1) == sum(
         size for name, size in sizes.items() if not name.startswith("shard-00000."))
     assert first_pending_shard(tmp_path, FIELDS, 5, 10) == 0  # another layout: the writer would start over
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_item_is_an_error_naming_the_shard_file_and_field(tmp_path, bad):
+    rng = np.random.default_rng(0)
+    data = _arrays(rng, 10)
+    w = ShardWriter(tmp_path, FIELDS, shard_size=4, total=10)
+    for k in range(w.num_shards):
+        r = w.shard_range(k)
+        w.write_shard(k, {n: a[r.start:r.stop] for n, a in data.items()})
+    path = tmp_path / "shard-00001.x.npy"
+    arr = np.load(path)
+    arr[2, 1, 0] = bad  # item 6 of the store; the file keeps its size
+    size = path.stat().st_size
+    np.save(path, arr)
+    assert path.stat().st_size == size
+    reader = ShardReader(tmp_path, rebuild="`fasrnet extract --dataset d --split s`")
+    assert np.array_equal(reader.get_many("x", np.array([0, 9, 5])), data["x"][[0, 9, 5]])  # other items read
+    message = (rf"{path}: non-finite values \(NaN or inf\) in field 'x', item 2 of the shard; the file is damaged: "
+               rf"delete {tmp_path} and re-run `fasrnet extract --dataset d --split s`")
+    with pytest.raises(ShardStoreError, match=message):
+        reader.get_many("x", np.array([0, 9, 6, 5]))
+    with pytest.raises(ShardStoreError, match=message):
+        reader.get("x", 6)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", ">f4"])
+def test_all_finite_reads_the_exponent_bits_of_every_float_width(dtype):
+    from fasrnet.shards import all_finite
+
+    values = np.array([0.0, -0.0, 1.5, -65504.0, 6e-8], dtype=dtype)
+    assert all_finite(values) and all_finite(values, chunk=2) and all_finite(values[:0]) and all_finite(np.arange(3))
+    for bad in (np.nan, np.inf, -np.inf, -np.nan):
+        assert not all_finite(np.append(values, bad).astype(dtype))
+        assert not all_finite(np.append(values, bad).astype(dtype), chunk=2)  # in the last, partial chunk

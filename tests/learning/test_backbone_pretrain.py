@@ -19,7 +19,7 @@ def test_pretraining_uses_its_own_set_and_leaves_only_the_checkpoint(in_workspac
     assert str(paths.crops_dir("syn17", "train")) not in text  # the heads' train crops are no input
     # the pretraining set was synthesized and cropped in the work directory and deleted when done
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["fingerprint.json", "hrnet.pth", "pretrain_log.csv", "pretrain_state.pt"]
+    assert names == ["fingerprint.json", "hrnet.pth", "manifest.json", "pretrain_log.csv", "pretrain_state.pt"]
     assert not list(out.parent.glob(".backbone.partial*"))
 
 

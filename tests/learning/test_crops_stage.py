@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+from conftest import write_params
 
 from fasrnet import paths
 from fasrnet.cli import main
@@ -14,7 +15,6 @@ from fasrnet.data.posetrack import read_split
 from fasrnet.errors import FasrnetError
 from fasrnet.params import load_params
 from fasrnet.resume import stage_params, work_dir_for
-from conftest import write_params
 
 
 def _digest(directory):
@@ -192,3 +192,26 @@ def test_detection_naming_an_unknown_frame_fails_with_file_and_field(in_workspac
     assert rc == 2
     err = capsys.readouterr().err
     assert "val_boxes.json: [0].image_name" in err and "999999_mpii_test" in err
+
+
+@pytest.mark.parametrize("damage", ["truncate shard", "delete shard", "garble index.json"])
+def test_damaged_crop_store_is_not_up_to_date_and_the_stage_rebuilds_it(workspace, tmp_path, monkeypatch, capsys,
+                                                                        damage):
+    ws = _crops_ws(workspace, tmp_path, monkeypatch)
+    out = ws / "data" / "crops" / "syn17" / "train"
+    assert main(["crops", "--dataset", "syn17", "--split", "train"]) == 0
+    before = _digest(out)
+    shard = out / "shard-00001.images.npy"
+    if damage == "truncate shard":
+        shard.write_bytes(shard.read_bytes()[:-1])
+    elif damage == "delete shard":
+        shard.unlink()
+    else:
+        (out / "index.json").write_bytes(b" " * (out / "index.json").stat().st_size)  # same size
+    capsys.readouterr()
+    assert main(["crops", "--dataset", "syn17", "--split", "train"]) == 0
+    captured = capsys.readouterr()
+    assert "up to date" not in captured.out and "changed since it was written" in captured.err
+    assert _digest(out) == before and _no_temps(ws / "data")
+    assert main(["crops", "--dataset", "syn17", "--split", "train"]) == 0
+    assert "is up to date" in capsys.readouterr().out

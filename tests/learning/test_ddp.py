@@ -16,11 +16,10 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from fasrnet.errors import FasrnetError
-from fasrnet.models.fasrnet import NUM_JOINTS
+from fasrnet.models.fasrnet import NUM_JOINTS, build_head
 from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import Params, load_params
 from fasrnet.resume import work_dir_for
-from fasrnet.models.fasrnet import build_head
 from fasrnet.runs import RunConfig, resolve_run
 from fasrnet.train import DistEnv, Trainer, epoch_batches
 
@@ -197,7 +196,7 @@ def _train_cli(out_dir, cwd):
 
 
 def _weights(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
 def test_two_process_run_writes_one_set_of_outputs_and_resumes_to_the_same_weights(in_workspace, tmp_path):
@@ -206,7 +205,7 @@ def test_two_process_run_writes_one_set_of_outputs_and_resumes_to_the_same_weigh
     script.write_text(UNINTERRUPTED_AND_STOPPED)
     _torchrun(str(script), str(uninterrupted), str(resumed), cwd=in_workspace)
     stopped = work_dir_for(resumed)  # an unfinished run lives beside its output until it completes
-    assert torch.load(stopped / "checkpoint.pt", weights_only=False)["epoch"] == 1
+    assert torch.load(stopped / "checkpoint.pt", weights_only=True)["epoch"] == 1
     assert not resumed.exists() and not (stopped / "head.pt").exists()
     mixed = tmp_path / "mixed"
     shutil.copytree(stopped, work_dir_for(mixed))  # for the 1-process check at the end
@@ -216,10 +215,10 @@ def test_two_process_run_writes_one_set_of_outputs_and_resumes_to_the_same_weigh
 
     # One set of outputs, and only rank 0 printed and reported.
     for run_dir in (uninterrupted, resumed):
-        assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "fingerprint.json", "head.pt", "run.json",
-                                                             "train_log.csv"]
+        assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "fingerprint.json", "head.pt",
+                                                             "manifest.json", "run.json", "train_log.csv"]
         assert json.loads((run_dir / "run.json").read_text())["world_size"] == 2
-        ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=False)
+        ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
         assert ckpt["epoch"] == epochs and ckpt["config"]["world_size"] == 2
     assert out.count(f"main_syn17: epoch {epochs}/{epochs} ") == 1 and "main_syn17: epoch 1/" not in out, out
     assert out.count("train main_syn17: ") == 1, out

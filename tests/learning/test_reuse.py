@@ -9,16 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import write_params
 
 from fasrnet import paths
 from fasrnet.cli import main
 from fasrnet.params import load_params
 from fasrnet.resume import read_fingerprint, work_dir_for
-from fasrnet.runs import canonical_runs
-from fasrnet.runs import resolve_run
+from fasrnet.runs import canonical_runs, resolve_run
 from fasrnet.train import Trainer, reuse_key
-
-from conftest import write_params
 
 REPO = Path(__file__).resolve().parents[2]
 # main_syn17 (the main setting: fasrnet, alpha 0.4, seed 0), alpha_04 and seed_0 are one configuration.
@@ -88,8 +86,8 @@ def test_reuse_in_either_order_writes_what_training_would(dup_ws, tmp_path, monk
     assert not work_dir_for(paths.run_dir("alpha_04")).exists()
 
     seed_0, alpha_04 = paths.run_dir("seed_0"), paths.run_dir("alpha_04")
-    head = torch.load(alpha_04 / "head.pt", weights_only=False)
-    ref = torch.load(seed_0 / "head.pt", weights_only=False)["model"]
+    head = torch.load(alpha_04 / "head.pt", weights_only=True)
+    ref = torch.load(seed_0 / "head.pt", weights_only=True)["model"]
     assert head["model"].keys() == ref.keys() and all(torch.equal(head["model"][k], ref[k]) for k in ref)
     assert head["run"]["name"] == head["config"]["run"]["name"] == "alpha_04"
     assert json.loads((alpha_04 / "run.json").read_text())["name"] == "alpha_04"
@@ -177,7 +175,7 @@ def test_two_process_run_reuses_a_two_process_training(workspace, tmp_path):
     # alpha_04 trained (its canonical main_syn17 absent), seed_0 reused it on both ranks
     assert "rank 0: fresh reused alpha_04" in proc.stdout and proc.stdout.count(" reused alpha_04") == 2, proc.stdout
     models = tmp_path / "models"
-    trained, reused = (torch.load(models / r / "head.pt", weights_only=False) for r in ("alpha_04", "seed_0"))
+    trained, reused = (torch.load(models / r / "head.pt", weights_only=True) for r in ("alpha_04", "seed_0"))
     assert all(torch.equal(reused["model"][k], v) for k, v in trained["model"].items())
     run_json = json.loads((models / "seed_0" / "run.json").read_text())
     assert run_json["name"] == "seed_0" and run_json["world_size"] == 2
@@ -207,3 +205,27 @@ def test_a_duplicate_started_beside_its_training_waits_then_reuses(dup_ws, monke
     out = capsys.readouterr().out
     assert "train alpha_04: waiting for another run of the same configuration" in out
     assert "reused" in out and paths.run_dir("alpha_04").is_dir()
+
+
+def test_a_changed_output_is_neither_up_to_date_nor_reused_and_is_rebuilt_to_its_bytes(dup_ws, tmp_path, monkeypatch,
+                                                                                       capsys):
+    import shutil
+
+    (tmp_path / "data").symlink_to(dup_ws / "data")
+    shutil.copy(dup_ws / "params.yaml", tmp_path / "params.yaml")
+    seed_0 = tmp_path / "models" / "seed_0"
+    shutil.copytree(dup_ws / "models" / "seed_0", seed_0)  # a copy, as `dvc checkout` restores one: still current
+    monkeypatch.chdir(tmp_path)
+    params = load_params("params.yaml")
+    assert _train(params, "seed_0")["state"] == "current"
+    original = {name: (seed_0 / name).read_bytes() for name in (*OUTPUTS, "manifest.json")}
+    log = seed_0 / "train_log.csv"
+    log.write_text(log.read_text().replace("1,", "7,", 1))  # same size, other bytes: readable, but not what trained
+    capsys.readouterr()
+    assert _train(params, "main_syn17")["state"] == "fresh"  # trains rather than copy the changed one
+    assert "warning: not reusing seed_0's training: models/seed_0: changed since it was written (train_log.csv " \
+           "has other bytes" in capsys.readouterr().err
+    result = _train(params, "seed_0")
+    assert result["state"] == "reused" and result["reused"] == "main_syn17"  # not up to date: rebuilt
+    assert {name: (seed_0 / name).read_bytes() for name in original} == original
+    assert _train(params, "seed_0")["state"] == "current"

@@ -44,3 +44,27 @@ def test_a_stale_dvc_yaml_is_a_warning_and_dvc_lock_is_untouched(tmp_path, monke
     assert "warning: dvc.lock not updated" in err and "differs from the stage registry" in err
     assert "`dvc commit -f` records this run" in err
     assert (tmp_path / "dvc.lock").read_text() == "schema: '2.0'\n"
+
+
+def test_an_output_changed_since_its_stage_wrote_it_is_not_recorded(tmp_path, capsys):
+    """Snakemake cannot see a truncated shard inside a directory output; the hand-over must not hide it from DVC."""
+    from fasrnet.params import load_params
+    from fasrnet.resume import Unit, work_dir_for
+    from fasrnet.workflow import without_changed_outputs
+
+    params = load_params(REPO / "params.yaml")
+    for split in ("train", "val"):
+        target = tmp_path / "data" / "features" / "syn17" / split
+        unit = Unit(target, work_dir_for(target, target.parent), {"split": split})
+        unit.open(lambda d: True)
+        (unit.work / "shard-00000.feat.npy").write_bytes(b"\x93NUMPY" + bytes(100))
+        unit.commit()
+    stages = ["crops@syn17", "extract@syn17", "tables"]
+    assert without_changed_outputs(params, stages, tmp_path) == stages and not capsys.readouterr().err
+    shard = tmp_path / "data" / "features" / "syn17" / "val" / "shard-00000.feat.npy"
+    shard.write_bytes(shard.read_bytes()[:50])
+    assert without_changed_outputs(params, stages, tmp_path) == ["crops@syn17", "tables"]
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"warning: extract@syn17 not recorded in dvc.lock: {shard.parent} changed since it was written "
+                   "(shard-00000.feat.npy is 50 bytes, manifest.json says 106); `fasrnet extract --dataset syn17` "
+                   "rebuilds it"]
