@@ -42,7 +42,7 @@ class ParamsError(FasrnetError):
 
 # Names and paths reach shell commands (Snakemake rules, dvc.yaml, whose `${...}` DVC interpolates unescaped),
 # so they are held to alphabets without shell metacharacters; the commands quote them as well (README, Parameters).
-NAME_ALPHABET = "letters, digits, '_' and '-', not starting with '-'"
+NAME_ALPHABET = "ASCII letters A-Z a-z, digits 0-9, '_' and '-', not starting with '-'"
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 PATH_ALPHABET = "letters, digits, space and ._-/+@=,:~, not starting with '-' or a space"
 _PATH = re.compile(r"[\w .\-/+@=,:~]+")
@@ -473,18 +473,32 @@ def _expected(error: dict[str, Any]) -> str:
     return msg
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
+def _unknown_keys_line(keys: list[str], source: str) -> str:
+    """One line for every unknown key, each with the closest valid key (a typo'd file gives one line, not eight)."""
     valid = _valid_keys(Params)
+    hints = []
+    for key in keys:
+        close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+        hints.append((key, close[0] if close else None))
+    if len(hints) == 1:
+        key, close = hints[0]
+        return f"{source}: unknown key {key}" + (f"; did you mean {close}?" if close else "")
+    listed = ", ".join(key + (f" (did you mean {close}?)" if close else "") for key, close in hints)
+    return f"{source}: {len(hints)} unknown keys: {listed}"
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
     lines = []
+    unknown: list[str] = []
     for err in exc.errors():
         loc = err["loc"]
         if loc[-1:] == ("[key]",):  # a bad mapping key: name the mapping, the message names the key
             loc = loc[:-2]
         key = ".".join(str(p) for p in loc)
         if err["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]}?" if close else ""
-            lines.append(f"{source}: unknown key {key}{hint}")
+            if not unknown:
+                lines.append("")  # the unknown keys' line goes where the first of them was reported
+            unknown.append(key)
         elif err["type"] == "missing":
             lines.append(f"{source}: {key}: required key is missing")
         elif err["type"] == "value_error":  # a cross-field check: its message says what is wrong
@@ -493,6 +507,8 @@ def _format_errors(exc: ValidationError, source: str) -> str:
         else:
             where = f"{key}: " if key else ""
             lines.append(f"{source}: {where}got {err['input']!r}; {_expected(err)}")
+    if unknown:
+        lines[lines.index("")] = _unknown_keys_line(unknown, source)
     return "\n".join(lines)
 
 
@@ -512,6 +528,46 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
     return f"{where}: {getattr(exc, 'problem', None) or exc}"
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping key written twice: PyYAML keeps the last value silently, DVC's parser refuses the file."""
+
+    def __init__(self, key: str, first_line: int, second_line: int):
+        self.key, self.first_line, self.second_line = key, first_line, second_line
+        super().__init__(f"key {key} is written twice (lines {first_line} and {second_line}); "
+                         "keep one (DVC refuses a file with a repeated key)")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key written twice in any mapping, nested ones too
+    (:class:`DuplicateKeyError` names the dotted key and both lines; ``<<`` merge keys may override)."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._check_unique(node, "", set())
+        return super().construct_document(node)
+
+    def _check_unique(self, node: yaml.Node, prefix: str, seen: set[int]) -> None:
+        if id(node) in seen:  # an alias: checked where its anchor is
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._check_unique(item, f"{prefix}[{i}]" if prefix else f"[{i}]", seen)
+        elif isinstance(node, yaml.MappingNode):
+            first: dict[Any, yaml.Node] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node)  # `1` and `"1"` differ, `yes` and `true` do not
+                dotted = f"{prefix}.{key}" if prefix else str(key)
+                try:
+                    earlier = first.setdefault(key, key_node)
+                except TypeError:  # unhashable: the constructor reports it
+                    continue
+                if earlier is not key_node:
+                    raise DuplicateKeyError(dotted, earlier.start_mark.line + 1, key_node.start_mark.line + 1)
+                self._check_unique(value_node, dotted, seen)
 
 
 def _parse_override(item: str) -> tuple[list[str], Any]:
@@ -547,7 +603,9 @@ def _read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ParamsError(f"{path}: cannot read params file: {exc.strerror or type(exc).__name__}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass
+    except DuplicateKeyError as exc:
+        raise ParamsError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML{_yaml_problem(exc)}") from None
 

@@ -191,3 +191,37 @@ def test_the_installed_command_prints_no_traceback(tmp_path):
                             capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert result.returncode == 2
     assert result.stderr == f"error: {path}: cannot read params file: Is a directory\n"
+
+
+def test_a_disk_filling_up_in_the_middle_of_a_shard_is_one_error(tmp_path, capsys, monkeypatch):
+    # A real short write: past RLIMIT_FSIZE write() stops short (EFBIG) as it does on a full disk (ENOSPC), and
+    # np.save's tofile reports it with neither an errno nor a file name ("147456 requested and 29872 written")
+    import resource
+
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    params = tmp_path / "p.yaml"
+    params.write_text(yaml.safe_dump({
+        "data": {"root": "raw", "datasets": ["syn17"]},
+        "synthesize": {"image_width": 64, "image_height": 64, "frames_per_video": 8, "min_people": 1,
+                       "max_people": 1, "videos": {"train": 1, "val": 1, "test": 1}},
+        "crops": {"shard_size": 4},
+        "heatmap": {"input_size": [64, 64]},
+        "runs": {"main": {"main_syn17": {"dataset": "syn17"}}, "ablation": {}, "alpha": {}, "seed": {}}}))
+    assert main(["--params", str(params), "synthesize"]) == 0
+    limit = 30_000  # a shard of crops is 4 x 3 frames x 64 x 64 x 3 bytes; the JSON and JPEG files are smaller
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run([sys.executable, "-m", "fasrnet", "--params", str(params), "crops", "--dataset", "syn17",
+                             "--split", "val"], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                            preexec_fn=limited, env=dict(os.environ, FASRNET_NO_SPACE_CHECK="1"))
+    lines = [line for line in result.stderr.replace("\r", "\n").splitlines()
+             if line.strip() and not line.startswith("crops ")]  # not the progress bar
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "shard-00000.images.npy: write failed: " in lines[0] and " requested and " in lines[0], lines[0]
+    assert lines[0].endswith(" free on its disk)")
+    assert not list(tmp_path.rglob("*.tmp*"))  # the shard's temporary file is gone

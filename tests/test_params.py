@@ -93,6 +93,50 @@ def test_cli_params_check_exit_codes(tmp_path, capsys):
     assert "loss.alpha" in err and "1.7" in err
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("loss:\n  alpha: 0.3\ntrain:\n  epochs: 2\n  lr: 0.001\n  epochs: 3\n", "key train.epochs is written twice "
+     "(lines 4 and 6)"),
+    ("loss:\n  alpha: 0.3\nloss:\n  alpha: 0.2\n", "key loss is written twice (lines 1 and 3)"),
+    ("runs:\n  main:\n    r1: {dataset: syn17, dataset: syn18}\n", "key runs.main.r1.dataset is written twice "
+     "(lines 3 and 3)"),
+])
+def test_a_key_written_twice_is_an_error_naming_it_and_both_lines(tmp_path, capsys, text, message):
+    # PyYAML alone keeps the last value silently; DVC's own parser refuses the same file
+    f = tmp_path / "p.yaml"
+    f.write_text(text)
+    assert main(["--params", str(f), "params", "check"]) == 2
+    assert capsys.readouterr().err == (f"error: {f}: {message}; keep one (DVC refuses a file with a repeated key)\n")
+
+
+def test_yaml_merge_keys_may_still_override(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("loss: &l\n  alpha: 0.3\nsynthesize:\n  labels:\n    min_joints: 3\n")
+    assert load_params(f).loss.alpha == 0.3
+    f.write_text("loss:\n  <<: {alpha: 0.3}\n  alpha: 0.2\n")
+    assert load_params(f).loss.alpha == 0.2
+
+
+def test_many_unknown_keys_are_one_line_with_their_dotted_paths(tmp_path, capsys):
+    f = tmp_path / "p.yaml"
+    f.write_text("loss:\n  alpah: 0.3\n  beta: 1\ntrain:\n  epoch: 2\n  lrr: 1\n  q1: 1\n  q2: 2\n  q3: 3\n"
+                 "fooo: 1\n")
+    assert main(["--params", str(f), "params", "check"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {f}: 8 unknown keys: loss.alpah (did you mean "
+                                                   "loss.alpha?), loss.beta")
+    for key in ("loss.beta", "train.epoch (did you mean train.epochs?)", "train.lrr", "train.q1", "train.q2",
+                "train.q3", "fooo"):
+        assert key in err
+
+
+def test_a_non_ascii_run_name_is_refused_naming_the_exact_alphabet(tmp_path, capsys):
+    f = tmp_path / "p.yaml"
+    f.write_text("runs:\n  main:\n    läuft:\n      dataset: syn17\n", encoding="utf-8")
+    assert main(["--params", str(f), "params", "check"]) == 2
+    assert capsys.readouterr().err == (f"error: {f}: runs.main: run name 'läuft': expected ASCII letters A-Z a-z, "
+                                       "digits 0-9, '_' and '-', not starting with '-'\n")
+
+
 def _one_run(name):
     return {"runs": {"main": {name: {"dataset": "syn17"}}, "ablation": {}, "alpha": {}, "seed": {}}}
 
@@ -108,7 +152,7 @@ def test_run_names_outside_the_safe_alphabet_are_refused(name):
     with pytest.raises(ParamsError) as info:
         validate_params(_one_run(name))
     assert str(info.value) == (f"params.yaml: runs.main: run name {name!r}: "
-                               "expected letters, digits, '_' and '-', not starting with '-'")
+                               "expected ASCII letters A-Z a-z, digits 0-9, '_' and '-', not starting with '-'")
 
 
 @pytest.mark.parametrize("path", ["data/raw", "/mnt/my data/pose-track_2017", "a+b@c=d,e:f~", "./x", "données"])

@@ -9,6 +9,7 @@ dataset's annotations and box files name them), else under the folder's name; a 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,11 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 #: t−1, t and t+1 must be three distinct frames.
 MIN_FRAMES = 3
 _DIGITS = re.compile(r"^\d+$")
+#: FFmpeg's own log lines ("moov atom not found", "header damaged", …) would precede the one ``error:`` line that
+#: says what is wrong with the clip: OpenCV reads this variable once, when its FFmpeg backend first starts, so it is
+#: set on import, before any video is opened. ``OPENCV_FFMPEG_LOGLEVEL=16`` (errors) or ``OPENCV_FFMPEG_DEBUG=1``
+#: in the environment shows them again (docs/demo.md).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 
 def frame_key(name: str) -> int | str:
@@ -122,6 +128,10 @@ def open_frames(path: str | Path, folder_fps: float) -> FrameSource:
     return source
 
 
-def too_few_frames(path: Path, count: int) -> FasrnetError:
-    return FasrnetError(f"{path}: {count} frame{'s' if count != 1 else ''}; the demo needs at least {MIN_FRAMES} "
+def too_few_frames(path: Path, count: int, declared: int = 0) -> FasrnetError:
+    """The clip has fewer than :data:`MIN_FRAMES` frames; ``declared``: the count a video file's container gave,
+    when more frames than that could not be decoded (a damaged file)."""
+    what = (f"only {count} of the {declared} frames the file declares could be decoded (a damaged video file)"
+            if declared > count else f"{count} frame{'s' if count != 1 else ''}")
+    return FasrnetError(f"{path}: {what}; the demo needs at least {MIN_FRAMES} "
                         "(each frame is refined with the one before and the one after it)")

@@ -20,8 +20,9 @@ Writes into ``DIR`` (each file atomically; a failure leaves earlier outputs as t
 
 from __future__ import annotations
 
+import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,8 @@ class DemoResult:
     device: str
     threads: int
     machine: dict[str, Any]
+    #: The ``warning:`` lines the demo printed (boxes outside the frame, marks past the clip), without the prefix.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -142,6 +145,45 @@ def _detected(detector: PersonDetector, rgb: np.ndarray, threshold: float) -> li
     return [(box, s) for box, s in found if kept(box, s, threshold)]
 
 
+def _outside(box: ScoredBox, width: int, height: int) -> bool:
+    """The box (x, y, w, h) has no pixel in the ``width`` × ``height`` frame: its crop would be padding only."""
+    (x, y, w, h), _ = box
+    return x + w <= 0 or y + h <= 0 or x >= width or y >= height
+
+
+def _spans(numbers: list[int]) -> str:
+    """``[3, 4, 5, 9]`` → ``3–5, 9`` (sorted, distinct numbers)."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}–{b}" if b > a else f"{a}" for a, b in spans)
+
+
+def _unmatched_marks(marks: dict[int, str], frames: list[int], source: str) -> str | None:
+    """The warning for marked frame numbers that are no frame of the clip (``frames``: its frame numbers)."""
+    extra = sorted(set(marks) - set(frames))
+    if not extra:
+        return None
+    n = f"{len(extra)} marked frame{'s' if len(extra) != 1 else ''} ({_spans(extra)})"
+    if frames and extra[0] > max(frames) and frames == list(range(frames[0], frames[0] + len(frames))):
+        return f"{source}: {n} {'are' if len(extra) != 1 else 'is'} past the clip's {len(frames)} frames (ignored)"
+    return f"{source}: {n} {'are' if len(extra) != 1 else 'is'} no frame of the clip (its frames: " \
+           f"{_spans(sorted(frames)) or 'none numbered'}; ignored)"
+
+
+def _out_dir(out: Path) -> Path:
+    """``--out`` as a folder to write into: an existing file (or a file on its way) is an error naming it."""
+    for part in (out, *out.parents):
+        if part.exists() and not part.is_dir():
+            which = "is" if part == out else f"lies under {part}, which is"
+            raise FasrnetError(f"{out}: the output folder {which} an existing file, not a folder; give a folder "
+                               "(--out DIR, created if missing)")
+    return out
+
+
 def _load_models(params: Params, run_name: str, device: torch.device) -> _Models:
     head = load_head(params, run_name, device)
     backbone = prepare_backbone(load_frozen_backbone(params), device)
@@ -162,6 +204,8 @@ def run_demo(params: Params, clip: str | Path, run_name: str, out_dir: str | Pat
     device = device or torch.device("cpu")
     params.runs.named(run_name)  # an unknown run: the closest defined name
     clip = Path(clip)
+    if out_dir is not None:
+        _out_dir(Path(out_dir))
     source = open_frames(clip, params.demo.fps)
     threshold = params.crops.det_score_threshold
     boxes = clip_boxes(boxes_file, source.name, threshold) if boxes_file is not None else None
@@ -169,13 +213,13 @@ def run_demo(params: Params, clip: str | Path, run_name: str, out_dir: str | Pat
                                                                    Path(params.download.weights_dir), device)
     marks, marks_from = (parse_marks(degraded), degraded) if degraded else find_marks(clip, source.name)
     models = _load_models(params, run_name, device)
-    out = Path(out_dir) if out_dir is not None else default_out_dir(source.name, run_name)
+    out = _out_dir(Path(out_dir) if out_dir is not None else default_out_dir(source.name, run_name))
     out.mkdir(parents=True, exist_ok=True)
 
     frames = iter(source)
     first = list(islice(frames, MIN_FRAMES))
     if len(first) < MIN_FRAMES:
-        raise too_few_frames(clip, len(first))
+        raise too_few_frames(clip, len(first), source.count if source.is_video_file else 0)
     h, w = first[0][2].shape[:2]
     size = overlay_size(w, h, params.demo.panel_height_min)
     labels = ("HRNet backbone alone", f"FaSRnet: {run_name}")
@@ -185,15 +229,19 @@ def run_demo(params: Params, clip: str | Path, run_name: str, out_dir: str | Pat
     with bar, OverlayWriter(out / OVERLAY, source.fps, size) as writer:
         pending = first  # frames read ahead of the one estimated: t+1 is needed for t
         prev = None
-        t = flagged = 0
+        t = flagged = outside = 0
+        numbers: list[int] = []
         while pending:
             name, key, rgb = pending[0]
             if len(pending) < 2:
                 pending += list(islice(frames, 1))
             nxt = pending[1][2] if len(pending) > 1 else rgb
             window = [prev if prev is not None else rgb, rgb, nxt]
+            if isinstance(key, int):
+                numbers.append(key)
             if boxes is not None:
-                frame_boxes = boxes.take(key)
+                frame_boxes = [b for b in boxes.take(key) if not _outside(b, w, h)]
+                outside += len(boxes.by_key.get(key, [])) - len(frame_boxes)
             else:
                 frame_boxes = _detected(detector, rgb, threshold)  # type: ignore[union-attr]
                 detected += [(name, t, b) for b in frame_boxes]
@@ -211,6 +259,13 @@ def run_demo(params: Params, clip: str | Path, run_name: str, out_dir: str | Pat
             t += 1
         if boxes is not None:
             boxes.check_all_used()
+        warnings = [line for line in (
+            f"{boxes_file}: {outside} box{'es' if outside != 1 else ''} {'lie' if outside != 1 else 'lies'} wholly "
+            f"outside the {w}×{h} frame (dropped)" if outside else None,
+            _unmatched_marks(marks, numbers, f"--degraded {degraded}" if degraded else str(marks_from)),
+        ) if line]
+        for line in warnings:
+            bar.write(f"warning: {line}", file=sys.stderr)  # below the progress bar, not through it
         write_video(video_fr, out / POSES, 18)
         write_video(video_bb, out / POSES_BACKBONE, 18)
         if detector is not None:
@@ -222,6 +277,6 @@ def run_demo(params: Params, clip: str | Path, run_name: str, out_dir: str | Pat
         boxes=str(boxes_file) if boxes is not None else f"detector {params.demo.detector}",
         degraded_frames=flagged, degraded_from=str(marks_from) if marks_from else None, overlay_size=size,
         seconds=round(seconds, 3), frames_per_second=round(t / seconds, 3) if seconds > 0 else 0.0,
-        device=str(device), threads=torch.get_num_threads(), machine=machine())
+        device=str(device), threads=torch.get_num_threads(), machine=machine(), warnings=warnings)
     write_json(out / RECORD, asdict(result), indent=1)
     return result

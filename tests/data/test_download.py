@@ -462,6 +462,30 @@ def test_from_dir_copy_mode(tmp_path, capsys):
     assert not (dest / "images").is_symlink() and (dest / "images/val/000342_mpii_test/000002.jpg").is_file()
 
 
+def test_from_dir_refuses_a_frame_linked_out_of_the_tree(tmp_path, capsys):
+    src = _tree(tmp_path / "mine")
+    outside = tmp_path / "elsewhere.jpg"
+    outside.write_bytes(b"\xff\xd8 not in the copy")
+    frame = src / "images/val/000342_mpii_test/000001.jpg"
+    frame.unlink()
+    frame.symlink_to(outside)
+    inner = src / "images/val/000342_mpii_test/000002.jpg"  # a link to another frame of the copy is fine
+    inner.unlink()
+    inner.symlink_to(src / "images/val/000342_mpii_test/000000.jpg")
+    args = ["--params", _params_file(tmp_path), "download", "--dataset", "posetrack18", "--from", str(src),
+            "--what", "images,labels", *EXPECT]
+    rc = main(args)
+    err = capsys.readouterr().err
+    assert rc == 2 and "layout OK" not in err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        f"error: {frame}: a symbolic link to {outside}, outside the adopted tree {src}; move the files into the tree, "
+        "adopt the folder that holds them all, or adopt with --copy"]
+    assert not (tmp_path / "raw" / "posetrack18").exists()
+    frame.unlink()
+    frame.symlink_to(outside.rename(src / "images" / "kept.jpg"))  # within the tree: adopted
+    assert main(args) == 0 and "layout OK" in capsys.readouterr().err
+
+
 def test_from_dir_lists_a_missing_video_and_a_missing_image(tmp_path, capsys):
     src = _tree(tmp_path / "mine")
     (src / "annotations/val/000342_mpii_test.json").unlink()  # images there, annotation gone

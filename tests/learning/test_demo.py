@@ -3,7 +3,10 @@ synthesize --video``; its poses equal ``predict``'s and score the same mAP; the 
 leave earlier outputs intact; the detector path and its re-usable boxes.json."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -244,6 +247,94 @@ def test_demo_errors_are_one_line_and_write_nothing(ws, tmp_path, capsys, case):
     assert rc == 2
     assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("case", ["no_moov_atom", "undecodable_frames"])
+def test_a_broken_video_file_prints_exactly_one_error_line(ws, tmp_path, case):
+    """FFmpeg's own log lines ("moov atom not found", "header damaged") do not precede the error line: checked in a
+    fresh process, as OpenCV sets FFmpeg's log level once, when its FFmpeg backend first starts."""
+    root, params, video = ws
+    clip = tmp_path / "clip.mp4"
+    if case == "no_moov_atom":
+        clip.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+        expected = f"error: {clip}: not a video OpenCV can read (a file of 212 bytes)"
+    else:  # a container that declares 12 frames, none of which decodes
+        wr = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25, (64, 48))
+        for t in range(12):
+            wr.write(np.random.default_rng(t).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+        wr.release()
+        data = bytearray(clip.read_bytes())
+        start, stop = data.index(b"mdat") + 4, data.index(b"moov") - 4
+        data[start:stop] = bytes(stop - start)
+        clip.write_bytes(bytes(data))
+        expected = f"error: {clip}: only 0 of the 12 frames the file declares could be decoded (a damaged video file)"
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps([{"image_name": "clip/000000.jpg", "bbox": [1, 1, 20, 30], "score": 0.9}]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_FFMPEG")}
+    result = subprocess.run([sys.executable, "-m", "fasrnet", "demo", str(clip), "--run", "main_syn17", "--boxes",
+                             str(boxes), "--out", str(tmp_path / "out"), "--threads", "1"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(expected), result.stderr
+
+
+def _demo_with_stderr(capsys, *args):
+    capsys.readouterr()
+    rc = _demo(*args)
+    captured = capsys.readouterr()
+    return rc, [line for line in captured.err.replace("\r", "\n").splitlines() if line.startswith(("warning:",
+                                                                                                   "error:"))]
+
+
+def test_boxes_wholly_outside_the_frame_are_dropped_with_one_warning(ws, tmp_path, capsys):
+    root, params, video = ws
+    ds = paths.dataset_dir(params, "syn17")
+    clip, boxes = ds / "images" / "val" / video, ds / "detections" / "val_boxes.json"
+    w, h = params.synthesize.image_width, params.synthesize.image_height
+    assert _demo(clip, "--run", "main_syn17", "--boxes", boxes, "--out", tmp_path / "plain") == 0
+    entries = [b for b in json.loads(boxes.read_text()) if f"/{video}/" in b["image_name"]]
+    far = [[w + 5, 10, 20, 30], [-40, 10, 30, 30], [10, h, 20, 30]]  # right of, left of and below the frame
+    entries += [{**entries[k], "bbox": bbox, "score": 0.99} for k, bbox in enumerate(far)]
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps(entries))
+    rc, lines = _demo_with_stderr(capsys, clip, "--run", "main_syn17", "--boxes", extra, "--out", tmp_path / "out")
+    assert rc == 0
+    assert lines == [f"warning: {extra}: 3 boxes lie wholly outside the {w}×{h} frame (dropped)"]
+    assert (tmp_path / "out" / "poses.json").read_bytes() == (tmp_path / "plain" / "poses.json").read_bytes()
+    assert json.loads((tmp_path / "out" / "demo.json").read_text())["warnings"] == [lines[0].removeprefix(
+        "warning: ")]
+
+
+def test_degraded_frames_past_the_clip_are_one_warning(ws, tmp_path, capsys):
+    root, params, video = ws
+    ds = paths.dataset_dir(params, "syn17")
+    clip = ds / "images" / "val" / video
+    n = len(list(clip.glob("*.jpg")))
+    first = min(int(f.stem) for f in clip.glob("*.jpg"))
+    last = first + n - 1
+    spec = f"{last - 1}-{last + 70}"
+    rc, lines = _demo_with_stderr(capsys, clip, "--run", "main_syn17", "--boxes", ds / "detections" / "val_boxes.json",
+                                  "--out", tmp_path / "out", "--degraded", spec)
+    assert rc == 0
+    assert lines == [f"warning: --degraded {spec}: 70 marked frames ({last + 1}–{last + 70}) are past the clip's {n} "
+                     "frames (ignored)"]
+    assert json.loads((tmp_path / "out" / "demo.json").read_text())["degraded_frames"] == 2
+
+
+@pytest.mark.parametrize("where", ["out", "parent"])
+def test_an_out_that_is_an_existing_file_is_an_error_naming_it(ws, tmp_path, capsys, where):
+    root, params, video = ws
+    ds = paths.dataset_dir(params, "syn17")
+    afile = tmp_path / "results.txt"
+    afile.write_text("keep me")
+    out = afile if where == "out" else afile / "demo"
+    rc, lines = _demo_with_stderr(capsys, ds / "images" / "val" / video, "--run", "main_syn17", "--boxes",
+                                  ds / "detections" / "val_boxes.json", "--out", out)
+    assert rc == 2
+    which = "is" if where == "out" else f"lies under {afile}, which is"
+    assert lines == [f"error: {out}: the output folder {which} an existing file, not a folder; give a folder "
+                     "(--out DIR, created if missing)"]
+    assert afile.read_text() == "keep me"
 
 
 def test_a_failure_after_the_last_frame_keeps_the_earlier_outputs(ws, tmp_path):

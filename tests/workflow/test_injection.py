@@ -12,7 +12,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 PAYLOAD = "x`touch pwned`"
-ALPHABET = "expected letters, digits, '_' and '-', not starting with '-'"
+ALPHABET = "expected ASCII letters A-Z a-z, digits 0-9, '_' and '-', not starting with '-'"
 REFUSAL = f"params.yaml: runs.main: run name {PAYLOAD!r}: {ALPHABET}"
 
 

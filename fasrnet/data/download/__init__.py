@@ -36,7 +36,20 @@ The modules, bottom to top (each imports only those above it in this list):
 The names below are re-exported so that ``from fasrnet.data.download import X`` keeps working.
 """
 
+from fasrnet.data.download.adopt import (
+    ADOPTED_ENTRIES,
+    DATASET_RECORD,
+    Adoption,
+    adopt_copy,
+    find_box_files,
+    find_tree,
+)
+from fasrnet.data.download.archive import extract_archive, move_into
 from fasrnet.data.download.base import DownloadError, LayoutError, Log, UnsafeArchiveError, log_to_stderr
+from fasrnet.data.download.command import cli_download
+from fasrnet.data.download.kinds import KINDS as COPY_KINDS
+from fasrnet.data.download.kinds import TreeKind, detect_kind
+from fasrnet.data.download.layout import MAX_MISSING_PER_VIDEO, SPLITS, LayoutReport, verify_layout
 from fasrnet.data.download.manifest import (
     KINDS,
     MANIFEST_PATH,
@@ -48,22 +61,10 @@ from fasrnet.data.download.manifest import (
     load_manifest,
     sha256_prefix_from_name,
 )
-from fasrnet.data.download.urls import group_env_name, join_base, mirror_env_name, resolve_urls, source_hint
-from fasrnet.data.download.transfer import PART_SUFFIX, PERMANENT_STATUSES, FetchOptions, fetch
-from fasrnet.data.download.verify import VERIFIED_SUFFIX, check_file, ensure_file, sha256_file, verified_sha
-from fasrnet.data.download.archive import extract_archive, move_into
-from fasrnet.data.download.layout import MAX_MISSING_PER_VIDEO, SPLITS, LayoutReport, verify_layout
 from fasrnet.data.download.orchestration import Plan, acquire, install, select_artefacts
-from fasrnet.data.download.kinds import KINDS as COPY_KINDS, TreeKind, detect_kind
-from fasrnet.data.download.adopt import (
-    ADOPTED_ENTRIES,
-    DATASET_RECORD,
-    Adoption,
-    adopt_copy,
-    find_box_files,
-    find_tree,
-)
-from fasrnet.data.download.command import cli_download
+from fasrnet.data.download.transfer import PART_SUFFIX, PERMANENT_STATUSES, FetchOptions, fetch
+from fasrnet.data.download.urls import group_env_name, join_base, mirror_env_name, resolve_urls, source_hint
+from fasrnet.data.download.verify import VERIFIED_SUFFIX, check_file, ensure_file, sha256_file, verified_sha
 
 __all__ = [
     "ADOPTED_ENTRIES",

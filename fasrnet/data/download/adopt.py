@@ -28,6 +28,42 @@ ADOPTED_ENTRIES = ("images", "images_renamed", "annotations", "detections")
 BOX_FOLDERS = (".", "detections", "annotations", "posetrack_data", "posetrack_data/annotations")
 
 
+def _inside(path: Path, roots: list[Path]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
+
+
+def _links_leaving(tree: Path, folders: list[Path]) -> list[tuple[Path, Path]]:
+    """(link, where it resolves to) for each symbolic link under ``folders`` that leads out of the copy: out of
+    ``tree`` and out of each of ``folders`` (a layout folder that is itself a link to another disk is the copy's).
+    Links within stay allowed (a frame linked to another frame of the copy)."""
+    roots = [tree.resolve(), *(f.resolve() for f in folders)]
+    leaving = []
+    candidates: list[Path] = []
+    for folder in folders:
+        for top, dirs, names in os.walk(folder):  # the folder itself may be a link; the walk follows no other
+            candidates += [Path(top, n) for n in (*dirs, *names) if os.path.islink(os.path.join(top, n))]
+    for link in candidates:
+        try:
+            target = link.resolve()
+        except (OSError, RuntimeError):  # a loop: no file behind it, which the layout check reports if named
+            continue
+        if not _inside(target, roots):
+            leaving.append((link, target))
+    return leaving
+
+
+def _check_links(tree: Path, folders: list[Path]) -> None:
+    """When linking, a symbolic link leading out of the copy is an error naming it (docs/data.md, §8): the dataset
+    would hang on a file that is not the copy's and may change or vanish after the layout was verified (``--copy``
+    copies the file behind it instead)."""
+    leaving = _links_leaving(tree, folders)
+    if leaving:
+        link, target = leaving[0]
+        more = f" (and {len(leaving) - 1} more link{'s' if len(leaving) > 2 else ''})" if len(leaving) > 1 else ""
+        raise LayoutError(f"{link}: a symbolic link to {target}, outside the adopted tree {tree}{more}; move the "
+                          "files into the tree, adopt the folder that holds them all, or adopt with --copy")
+
+
 def _place(src: Path, dst: Path, link: bool) -> None:
     if link:
         os.symlink(src.resolve(), dst, target_is_directory=src.is_dir())
@@ -80,6 +116,8 @@ def adopt_copy(tree: Path, kind: TreeKind, dataset_dir: Path, link: bool = True,
     entries = {"annotations": kind.annotations}
     if kind.images is not None:
         entries[kind.image_entry] = kind.images
+    if link:  # box files are converted, not linked: their links may lead anywhere
+        _check_links(tree, list(entries.values()))
     for entry in entries:
         dst = dataset_dir / entry
         if link and dst.exists() and not dst.is_symlink() and (entries[entry].resolve() != dst.resolve()):

@@ -135,7 +135,8 @@ def cli_download(args: argparse.Namespace, params: Any, log: Log = log_to_stderr
                 failures.append(str(exc))
         if skipped:
             log(f"not in {from_dir} (skipped): {', '.join(skipped)}")
-        layout_sets = [d for d in datasets if d not in adopted and d not in refused] if {"images", "labels"} & set(what) else []
+        layout_sets = ([d for d in datasets if d not in adopted and d not in refused]
+                       if {"images", "labels"} & set(what) else [])
     else:
         for art in arts:
             try:

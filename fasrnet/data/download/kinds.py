@@ -31,7 +31,6 @@ from fasrnet.data.download.base import LayoutError
 from fasrnet.errors import InputFormatError
 from fasrnet.paths import SPLITS
 
-
 #: kind → (dataset it is adopted as, how tables and messages name its labels).
 KINDS: dict[str, tuple[str, str]] = {
     "posetrack18": ("posetrack18", "PoseTrack18"),
@@ -81,7 +80,8 @@ class TreeKind:
         return {s: n for s, n in table.items() if s in self.videos}
 
     def describe(self) -> str:
-        layout = {"posetrack17_dcpose": "DCPose's images_renamed layout"}.get(self.kind, f"{KINDS[self.kind][1]} layout")
+        layout = {"posetrack17_dcpose": "DCPose's images_renamed layout"}.get(self.kind,
+                                                                               f"{KINDS[self.kind][1]} layout")
         counts = ", ".join(f"{s} {n}" for s, n in self.videos.items())
         return f"{self.labels}, {layout} ({counts} videos)"
 
