@@ -19,10 +19,10 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from profile_head_step import cpu_name  # a sibling script: benchmarks/ is on sys.path when run as one
 
 from fasrnet.models.alignment import deform_conv2d_grid_sample
 from fasrnet.models.fasrnet import VARIANTS, FaSRnetHead
-from profile_head_step import cpu_name  # a sibling script: benchmarks/ is on sys.path when run as one
 
 J = 17
 

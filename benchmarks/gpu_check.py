@@ -47,12 +47,12 @@ import torchvision
 from fasrnet.codecs.heatmap import HeatmapCodec
 from fasrnet.features import normalize, prepare_backbone, run_backbone
 from fasrnet.models.alignment import ModulatedDeformConv, deform_conv2d_grid_sample
+from fasrnet.models.fasrnet import build_head
 from fasrnet.models.hrnet import build_hrnet
 from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import load_params
-from fasrnet.runtime import set_threads
-from fasrnet.models.fasrnet import build_head
 from fasrnet.runs import resolve_run
+from fasrnet.runtime import set_threads
 from fasrnet.train import CachedBatches
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,9 +82,9 @@ def _positions(offset: torch.Tensor, h: int, w: int, dilation: int) -> tuple[tor
     b, dt, dev = offset.shape[0], offset.dtype, offset.device
     k = torch.arange(3, dtype=dt, device=dev) - 1
     ky, kx = torch.meshgrid(k, k, indexing="ij")
-    off = offset.view(b, -1, 9, 2, h, w)
-    py = torch.arange(h, dtype=dt, device=dev).view(1, 1, 1, h, 1) + ky.reshape(1, 1, 9, 1, 1) * dilation
-    px = torch.arange(w, dtype=dt, device=dev).view(1, 1, 1, 1, w) + kx.reshape(1, 1, 9, 1, 1) * dilation
+    off = offset.reshape(b, -1, 9, 2, h, w)
+    py = torch.arange(h, dtype=dt, device=dev).reshape(1, 1, 1, h, 1) + ky.reshape(1, 1, 9, 1, 1) * dilation
+    px = torch.arange(w, dtype=dt, device=dev).reshape(1, 1, 1, 1, w) + kx.reshape(1, 1, 9, 1, 1) * dilation
     return py + off[:, :, :, 0], px + off[:, :, :, 1]
 
 
@@ -105,29 +105,29 @@ def error_bounds(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, weig
     xa, ma, wa = x.abs().requires_grad_(), mask.clone().requires_grad_(), weight.abs().requires_grad_()
     out_abs = deform_conv2d_grid_sample(xa, offset, wa, None, dilation, ma)
     s_x, s_mask, s_w = torch.autograd.grad(out_abs, [xa, ma, wa], grad_out.abs())
-    s_out = out_abs.detach() + bias.abs().view(1, -1, 1, 1)
+    s_out = out_abs.detach() + bias.abs().reshape(1, -1, 1, 1)
 
     # max|x| over the 3x3 pixels around each sample (zero outside), per channel: (B, C, 9, HW).
     mpool = F.max_pool2d(F.pad(x.abs(), (2, 2, 2, 2)), 3, stride=1)  # row i+1 = max of rows i-1..i+1
     ry, rx = torch.round(py).long(), torch.round(px).long()
-    idx = ((ry.clamp(-1, h) + 1) * (w + 2) + rx.clamp(-1, w) + 1).view(b, groups, 9 * hw)
-    near = torch.gather(mpool.reshape(b, c, -1), 2, idx.repeat_interleave(cg, dim=1)).view(b, c, 9, hw)
-    m_c = mask.view(b, groups, 9, hw).repeat_interleave(cg, dim=1)  # (B, C, 9, HW)
-    w_abs = weight.abs().view(co, c, 9)
-    g_abs = grad_out.abs().view(b, co, hw)
+    idx = ((ry.clamp(-1, h) + 1) * (w + 2) + rx.clamp(-1, w) + 1).reshape(b, groups, 9 * hw)
+    near = torch.gather(mpool.reshape(b, c, -1), 2, idx.repeat_interleave(cg, dim=1)).reshape(b, c, 9, hw)
+    m_c = mask.reshape(b, groups, 9, hw).repeat_interleave(cg, dim=1)  # (B, C, 9, HW)
+    w_abs = weight.abs().reshape(co, c, 9)
+    g_abs = grad_out.abs().reshape(b, co, hw)
     a = torch.einsum("bop,ock->bckp", g_abs, w_abs)  # sum_o |g| |w|
-    d_mask = 4 * (a * near).view(b, groups, cg, 9, hw).sum(2)
-    m_g = mask.view(b, groups, 9, hw)
+    d_mask = 4 * (a * near).reshape(b, groups, cg, 9, hw).sum(2)
+    m_g = mask.reshape(b, groups, 9, hw)
 
     # input: the bilinear weight of pixel q moves by <= 2 delta for every sample whose 3x3 around it holds q.
-    contrib = (a * m_c).view(b, c, 9 * hw)
+    contrib = (a * m_c).reshape(b, c, 9 * hw)
     d_x = torch.zeros(b, c, hw, dtype=x.dtype, device=x.device)
     count = torch.zeros(b, groups, hw, dtype=x.dtype, device=x.device)
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             yy, xx = ry + dy, rx + dx
-            valid = ((yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)).view(b, groups, 9 * hw).to(x.dtype)
-            flat = (yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)).view(b, groups, 9 * hw)
+            valid = ((yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)).reshape(b, groups, 9 * hw).to(x.dtype)
+            flat = (yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)).reshape(b, groups, 9 * hw)
             d_x.scatter_add_(2, flat.repeat_interleave(cg, dim=1), contrib * valid.repeat_interleave(cg, dim=1))
             count.scatter_add_(2, flat, valid)
     d_x = 2 * d_x
@@ -138,13 +138,13 @@ def error_bounds(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, weig
     n_x = (co + 16 + count).repeat_interleave(cg, dim=1)
     tol = {
         "out": 2 * (gamma(9 * c + 20) * s_out
-                    + delta * 4 * torch.einsum("ock,bckp->bop", w_abs, m_c * near).view(b, co, h, w)),
-        "input": 2 * (gamma(n_x) * s_x.view(b, c, hw) + delta * d_x).view(b, c, h, w),
+                    + delta * 4 * torch.einsum("ock,bckp->bop", w_abs, m_c * near).reshape(b, co, h, w)),
+        "input": 2 * (gamma(n_x) * s_x.reshape(b, c, hw) + delta * d_x).reshape(b, c, h, w),
         "mask": 2 * (gamma(co + cg + 20) * s_mask + delta * d_mask.view_as(mask)),
         "weight": 2 * (gamma(4 * b * hw + 16) * s_w
                        + delta * 4 * torch.einsum("bop,bckp->ock", g_abs, m_c * near).view_as(weight)),
     }
-    off_t = (2 * (gamma(co + cg + 20) * m_g * d_mask / 2 + delta * m_g * d_mask)).view(b, groups, 9, 1, h, w)
+    off_t = (2 * (gamma(co + cg + 20) * m_g * d_mask / 2 + delta * m_g * d_mask)).reshape(b, groups, 9, 1, h, w)
     tol["offset"] = off_t.expand(b, groups, 9, 2, h, w).reshape(offset.shape)
     # Offset gradients: where a coordinate is within 2 delta of an integer, the two may use different cells.
     frac = torch.stack([py, px], dim=3)
@@ -255,7 +255,8 @@ def parity(device: torch.device, quick: bool, batch: int) -> bool:
                 caught = over > 1.0
                 ok &= caught
                 print(f"  {'':<26}negative control: gs with offsets +{NEGATIVE_CONTROL_PX:g} px reaches "
-                      f"{share(over)} of the out tolerance: " + ("detected (PASS)" if caught else "NOT detected (FAIL)"))
+                      f"{share(over)} of the out tolerance: "
+                      + ("detected (PASS)" if caught else "NOT detected (FAIL)"))
     print(f"  parity: {'PASS' if ok else 'FAIL'}")
     return ok
 

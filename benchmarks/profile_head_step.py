@@ -25,11 +25,11 @@ from torch.profiler import ProfilerActivity, profile
 from fasrnet import paths
 from fasrnet.codecs.heatmap import HeatmapCodec
 from fasrnet.features import FeatureStore
+from fasrnet.models.fasrnet import build_head
 from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import load_params
-from fasrnet.runtime import adam
-from fasrnet.models.fasrnet import build_head
 from fasrnet.runs import resolve_run
+from fasrnet.runtime import adam
 from fasrnet.train import CachedBatches
 
 

@@ -27,7 +27,7 @@ FORBIDDEN = ("shared/", "model.md §", "poseval.md", "design/", "data-sources")
 #: A design note named without its folder (``model.md §3``, ``metric.md``): must be ``docs/<name>.md``.
 BARE_NOTE = re.compile(r"(?<![\w/.-])(?:model|metric|data|poseval|fasrnet-paper)\.md\b")
 _NUM = r"\d+(?:\.\d+)*"
-_SEC = rf"(?:§|sections?[ \t]+)"
+_SEC = r"(?:§|sections?[ \t]+)"
 #: ``docs/<name>.md`` and the sections cited right after it (``, §4–§6``, `` section 2``, ``, §2 and §12``).
 CITATION = re.compile(
     rf"docs/(?P<name>[A-Za-z0-9_-]+\.md)"

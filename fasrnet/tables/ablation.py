@@ -20,8 +20,7 @@ from typing import Any
 from fasrnet.params import Params
 from fasrnet.tables.inputs import COLUMNS, Inputs, Measured, Resolved, resolve, runs_of
 from fasrnet.tables.markdown import fmt, fmt_diff
-from fasrnet.tables.rows import (AlphaCheck, Cell, Ordering, Table, diff_cells, lit_cells, measured_cells,
-                                 not_run_cells)
+from fasrnet.tables.rows import AlphaCheck, Cell, Ordering, Table, diff_cells, lit_cells, measured_cells, not_run_cells
 
 #: The ablation tables: which variants each shows (besides full FaSRnet), in the literature file's row order.
 ABLATION_TABLES = ("table6", "table7", "table8")

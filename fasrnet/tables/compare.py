@@ -10,8 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from fasrnet import paths
-from fasrnet.tables.inputs import (COLUMNS, COMPLEXITY_FILE, FAMILY, OTHER_LABELS, PAPER_DATASET, Inputs, Measured,
-                                   main_runs)
+from fasrnet.tables.inputs import (
+    COLUMNS,
+    COMPLEXITY_FILE,
+    FAMILY,
+    OTHER_LABELS,
+    PAPER_DATASET,
+    Inputs,
+    Measured,
+    main_runs,
+)
 from fasrnet.tables.literature import Literature, cited_keys
 from fasrnet.tables.markdown import fmt_diff
 from fasrnet.tables.rows import Cell, Ordering, Table, diff_cells, lit_cells, measured_cells, not_run_cells

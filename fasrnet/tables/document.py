@@ -24,8 +24,18 @@ from fasrnet.evaluate.episodes import SUBSETS
 from fasrnet.params import Params
 from fasrnet.tables.ablation import ABLATION_TABLES, seed_std, table9, table10, table_ablation, variant_label
 from fasrnet.tables.compare import table5, table_test, table_val
-from fasrnet.tables.inputs import (FAMILY, OTHER_LABELS, PAPER_DATASET, TABLES_FILE, Inputs, epochs_text, main_runs,
-                                   missing_inputs, read_inputs, runs_of)
+from fasrnet.tables.inputs import (
+    FAMILY,
+    OTHER_LABELS,
+    PAPER_DATASET,
+    TABLES_FILE,
+    Inputs,
+    epochs_text,
+    main_runs,
+    missing_inputs,
+    read_inputs,
+    runs_of,
+)
 from fasrnet.tables.literature import Literature
 from fasrnet.tables.markdown import fmt, fmt_diff, md_table
 from fasrnet.tables.rows import AlphaCheck, Noted, Ordering, Table

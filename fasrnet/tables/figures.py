@@ -29,7 +29,17 @@ from fasrnet import paths
 from fasrnet.params import Params
 from fasrnet.tables.ablation import seed_stats
 from fasrnet.tables.canvas import new_figure, placeholder, save
-from fasrnet.tables.inputs import COLUMNS, FAMILY, OTHER_LABELS, PAPER_DATASET, Inputs, Resolved, main_runs, read_inputs, runs_of
+from fasrnet.tables.inputs import (
+    COLUMNS,
+    FAMILY,
+    OTHER_LABELS,
+    PAPER_DATASET,
+    Inputs,
+    Resolved,
+    main_runs,
+    read_inputs,
+    runs_of,
+)
 from fasrnet.tables.qualitative import QUALITATIVE_ROWS, qualitative
 
 
@@ -62,7 +72,8 @@ def train_log(root: Path, name: str) -> list[dict[str, float | None]]:
 def per_joint_ap(inputs: Inputs, path: Path) -> Path:
     runs = main_runs(inputs.params)
     if not runs:
-        return placeholder(path, "Per-joint AP", "no main run on syn17/syn18/posetrack17/posetrack18/posetrack21 in params.yaml")
+        return placeholder(path, "Per-joint AP",
+                           "no main run on syn17/syn18/posetrack17/posetrack18/posetrack21 in params.yaml")
     fig = new_figure(11, 3.6 * len(runs))
     x = np.arange(len(COLUMNS))
     for i, r in enumerate(runs):

@@ -236,8 +236,8 @@ def stale_stages(params: Params, root: str | Path = ".") -> list[str]:
     """Stages whose params changed after ``results/tables.md`` was written: their Snakemake params stamp
     (``.fasrnet/stamps/``, rewritten when a stage's values change) is newer than the tables. Empty when the
     tables are missing (the report then fails on its own) or current."""
-    from fasrnet.stages import instances
     from fasrnet.record import stamp_path
+    from fasrnet.stages import instances
 
     tables = Path(root) / paths.TABLES_FILE
     if not tables.is_file():

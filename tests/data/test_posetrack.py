@@ -21,10 +21,8 @@ from fasrnet.errors import InputFormatError
 from fasrnet.keypoints import KEYPOINTS, POSEVAL_TO_SLOT
 
 _REPO = Path(__file__).resolve().parents[2]
-# The shared workspace sits beside the checkout (<repo>/../shared), or higher up for a git worktree.
-SHARED = next((p / "shared" for p in _REPO.parents if (p / "shared" / "fixtures" / "poseval").is_dir()),
-              _REPO.parent / "shared")
-FIXTURES = SHARED / "fixtures" / "poseval"
+# The given poseval fixtures, copied into the repository (tests/data/README.md says from where).
+FIXTURES = _REPO / "tests" / "data" / "poseval_fixtures"
 
 
 def _person(rng, track_id, with_scores=False):
@@ -77,7 +75,6 @@ def test_2017_and_2018_writers_agree_through_the_readers(tmp_path):
             assert np.allclose(p17.keypoints, p18.keypoints)
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared/fixtures/poseval not present beside the repo")
 def test_given_gt_reads_the_same_in_both_formats():
     for f18 in sorted((FIXTURES / "gt").glob("*.json")):
         v18, v17 = read_video(f18), read_video(FIXTURES / "gt17" / f18.name)
@@ -94,7 +91,6 @@ def test_given_gt_reads_the_same_in_both_formats():
                 assert np.allclose(p.head_box, q.head_box)
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared/fixtures/poseval not present beside the repo")
 def test_read_split_sorted_and_scores_from_predictions():
     videos = read_split(FIXTURES / "pred_noisy")
     assert [v.name for v in videos] == sorted(v.name for v in videos)

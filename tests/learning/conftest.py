@@ -52,10 +52,10 @@ def workspace(tmp_path_factory):
     """A directory holding params.yaml, data/raw/syn17, data/crops, models/backbone and data/features."""
     from fasrnet import paths
     from fasrnet.backbone import load_frozen_backbone, pretrain_backbone
+    from fasrnet.codecs.heatmap import HeatmapCodec
     from fasrnet.data.crops import build_crops
     from fasrnet.data.synthetic import synthesize_dataset
     from fasrnet.features import extract
-    from fasrnet.codecs.heatmap import HeatmapCodec
     from fasrnet.resume import stage_params
 
     root = tmp_path_factory.mktemp("ws")

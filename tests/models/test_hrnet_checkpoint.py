@@ -1,5 +1,6 @@
 """HRNet: the official W48 checkpoint layout key for key, forward shapes, and checkpoint loading."""
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -17,23 +18,19 @@ from fasrnet.models.hrnet import (
     to_mmpose,
 )
 
-# Key names and shapes of the official deep-high-resolution-net pose_hrnet_w48_384x288 checkpoint: a compact copy
-# of shared/data/hrnet_w48_384x288_state_dict.json kept beside the test, so CI checks the layout without it.
+# Key names and shapes of the official deep-high-resolution-net pose_hrnet_w48_384x288 checkpoint, as the project
+# workspace gave them (tests/data/README.md says where the file came from): a byte-identical copy kept beside the
+# test, so the check runs in any clone. Its sha256 pins the copy to the given file.
 LAYOUT = Path(__file__).with_name("hrnet_w48_384x288_state_dict.json")
-# <repo>/../shared, or higher up for a git worktree.
-SHARED = next((p / "shared" / "data" / LAYOUT.name for p in Path(__file__).resolve().parents[2].parents
-               if (p / "shared" / "data" / LAYOUT.name).is_file()),
-              Path(__file__).resolve().parents[3] / "shared" / "data" / LAYOUT.name)
+LAYOUT_SHA256 = "967d1b91ab536d8582f5804191cd393958c378db88c6a44b2b6b348c05e1f69f"
 
 
 def _official_layout() -> dict:
     return json.loads(LAYOUT.read_text())
 
 
-def test_layout_copy_matches_the_shared_file():
-    if not SHARED.exists():
-        pytest.skip(f"{SHARED} not available outside the project workspace")
-    assert json.loads(SHARED.read_text()) == _official_layout()
+def test_layout_copy_is_the_given_file():
+    assert hashlib.sha256(LAYOUT.read_bytes()).hexdigest() == LAYOUT_SHA256
 
 
 def test_w48_state_dict_equals_the_official_checkpoint_key_for_key():

@@ -127,7 +127,8 @@ def test_stage_order_names_the_registry_rules_without_their_run_group():
     from fasrnet.params import load_params
     from fasrnet.stages import snakemake_rules
 
-    rules = {re.sub(r"_(main|ablation|alpha|seed)$", "", r.name) for r in snakemake_rules(load_params(REPO / "params.yaml"))}
+    rules = {re.sub(r"_(main|ablation|alpha|seed)$", "", r.name)
+             for r in snakemake_rules(load_params(REPO / "params.yaml"))}
     assert stage_order() == list(dict.fromkeys(stage_order())) and set(stage_order()) == rules
 
 

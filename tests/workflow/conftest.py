@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_project import MAIN_ONLY, Shared, make_project, lock_outs, metrics_of, run  # noqa: E402
+from tiny_project import MAIN_ONLY, Shared, lock_outs, make_project, metrics_of, run  # noqa: E402
 
 
 @pytest.fixture(scope="session")

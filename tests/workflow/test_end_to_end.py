@@ -7,8 +7,8 @@ The project holds its own copy of the package (PYTHONPATH), so editing its code 
 
 Kept small because this is the suite's longest test: one epoch per run, one run per group that must not rerun on
 an alpha change (ablation, alpha), one seed run that is main_syn17's configuration (it trains once, by reuse, and a
-code edit reruns it too: no DAG edge hides its reasons), and the complexity stage's output made beforehand at a tiny width
-(tests/workflow/tiny_project.py)."""
+code edit reruns it too: no DAG edge hides its reasons), and the complexity stage's output made beforehand at a tiny
+width (tests/workflow/tiny_project.py)."""
 
 import re
 import sys
@@ -22,7 +22,8 @@ from fasrnet.params import load_params
 from fasrnet.stages import instances
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_project import IMPORTS, make_project, run as _run  # noqa: E402
+from tiny_project import IMPORTS, make_project  # noqa: E402
+from tiny_project import run as _run
 
 
 def _ran(output):

@@ -30,7 +30,8 @@ from fasrnet.params import load_params
 from fasrnet.tables.figures import FIGURES
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_project import MAIN_ONLY, copy_workflow, run as _run  # noqa: E402
+from tiny_project import MAIN_ONLY, copy_workflow  # noqa: E402
+from tiny_project import run as _run
 
 REPO = Path(__file__).resolve().parents[2]
 #: The rules the tiny run executes (complexity is made beforehand), all of which the statistics must show.

@@ -17,7 +17,6 @@ import numpy as np
 from fasrnet.data.synthetic.geometry import bgr, cross, rotate, rx, ry, rz, soft_clip, unit
 from fasrnet.keypoints import NUM_KEYPOINTS
 
-
 # Body model: lengths and radii as fractions of the standing height ``s`` (pixels).
 
 LENGTHS = {

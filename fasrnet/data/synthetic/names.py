@@ -10,7 +10,6 @@ import zlib
 
 from fasrnet.errors import FasrnetError
 
-
 #: Synthetic dataset names and the PoseTrack format each is written in.
 DATASET_FORMATS: dict[str, int] = {"syn17": 17, "syn18": 18}
 SOURCES: tuple[str, ...] = ("bonn", "mpii", "mpiinew")

@@ -17,7 +17,6 @@ from fasrnet.errors import FasrnetError
 from fasrnet.io import atomic_path
 from fasrnet.keypoints import SKELETON
 
-
 _PREVIEW_COLORS = {"left": (255, 160, 40), "right": (40, 160, 255), "centre": (60, 230, 60)}
 
 

@@ -11,7 +11,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-
 SHIFT = 4
 ONE = 1 << SHIFT
 

@@ -18,7 +18,6 @@ from fasrnet.data.synthetic.degradations import apply_frame_effect, draw_occlude
 from fasrnet.data.synthetic.raster import SHIFT, capsule, disc, ellipse, fixed, rect
 from fasrnet.data.synthetic.scene import Scene
 
-
 #: Owner-map value of pixels covered by an occluder.
 OCCLUDER_ID = 1000
 
