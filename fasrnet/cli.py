@@ -69,15 +69,17 @@ def _annotations_check(args: argparse.Namespace, params: Params) -> int:
             files.append(path)
         else:
             raise FasrnetError(f"{path}: no such file or directory")
-    checks = [check_file(f) for f in files]
+    checks = [check_file(f, args.role) for f in files]
     for line in (w for c in checks for w in c.warnings):  # the warnings evaluate prints for the same file
         print(f"warning: {line}", file=sys.stderr)
     frames = sum(c.frames for c in checks)
     labeled = sum(c.with_persons for c in checks)
     persons = sum(c.persons for c in checks)
     n_pred = sum(c.role == "pred" for c in checks)
+    refused = sum(c.training_refuses for c in checks)
     print(f"{len(files)} files OK: {frames} frames, {labeled} with persons, {persons} persons "
-          f"({len(files) - n_pred} ground truth, {n_pred} predictions)")
+          f"({len(files) - n_pred} ground truth, {n_pred} predictions)"
+          + (f"; {refused} of them the crops stage will refuse (warnings above)" if refused else ""))
     return 0
 
 
@@ -86,6 +88,9 @@ def _add_annotations(sub: argparse._SubParsersAction) -> None:
     psub = p.add_subparsers(dest="annotations_command", required=True, metavar="{check}")
     c = psub.add_parser("check", help="read every file; report the first malformed field and exit non-zero")
     c.add_argument("paths", nargs="+", metavar="PATH", help="annotation files or directories (searched recursively)")
+    c.add_argument("--role", choices=("auto", "gt", "pred"), default="auto",
+                   help="check the files as evaluate reads its --gt (gt) or --pred (pred) files; auto (default): "
+                        "a file with per-joint scores is a prediction, any other ground truth (docs/metric.md, §11)")
     c.set_defaults(func=_annotations_check)
 
 

@@ -172,11 +172,13 @@ class JsonReader:
         return value
 
     def first(self, value: Any, where: str) -> Any:
-        """Element 0 of a non-empty list, as poseval reads 2017 scalars (a bare scalar or an empty list breaks it)."""
-        if type(value) is list and value:
+        """The element of a one-element list, as poseval reads 2017 scalars (element 0; a bare scalar or an empty
+        list breaks it). Longer lists are refused too, as the training reader refuses them (docs/metric.md, §11)."""
+        if type(value) is list and len(value) == 1:
             return value[0]
         if isinstance(value, list):
-            raise self.fail(where, "expected a one-element list, got an empty list")
+            got = "an empty list" if not value else f"{len(value)} elements"
+            raise self.fail(where, f"expected a one-element list, got {got}")
         raise self.fail(where, f"expected a one-element list, got {kind(value)}")
 
     def check_finite(self, values: np.ndarray, where: Callable[..., str]) -> None:

@@ -199,9 +199,10 @@ def _read_person_2017(rect: Any, r: JsonReader, where: str) -> Person:
     if "score" in rect:
         person.score = r.number(r.unwrap(rect["score"], f"{where}.score"), f"{where}.score")
     annopoints = rect.get("annopoints")
-    if annopoints:
-        ap = r.unwrap(r.list(annopoints, f"{where}.annopoints"), f"{where}.annopoints")
-        points = r.list(r.get(ap, "point", f"{where}.annopoints[0]"), f"{where}.annopoints[0].point")
+    ap = r.unwrap(r.list(annopoints, f"{where}.annopoints"), f"{where}.annopoints") if annopoints else None
+    # An object without "point" ([{}]) is a person without points, as poseval's rectHasPoints reads it.
+    if ap is not None and "point" in r.object(ap, f"{where}.annopoints[0]"):
+        points = r.list(ap["point"], f"{where}.annopoints[0].point")
         scores = np.zeros(NUM_KEYPOINTS)
         has_score = False
         for m, point in enumerate(points):

@@ -2,17 +2,21 @@
 loader reads them (``docs/metric.md``, §2): scalars are one-element lists, a joint is the first point with its id
 0–14, a person without ``annopoints[0].point`` is dropped by poseval later. Regular files go through one
 vectorised pass; anything irregular is read person by person, which also words the error.
+
+The fields poseval does not read but the training reader (``fasrnet/data/posetrack.py``) does have the same form
+rules here (``docs/metric.md``, §11): ``image[0].name``, ``is_labeled``, ``is_visible``, person ``score``, the head
+box in every file, the ignore regions of every frame, GT point scores. Each costs one pass over what carries it.
 """
 
 from __future__ import annotations
 
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
-from fasrnet.data.jsonpath import NonFiniteError, kind, nonfinite_error
-from fasrnet.errors import InputFormatError
+from fasrnet.data.jsonpath import kind, nonfinite_error
 from fasrnet.evaluate.fields import ABSENT, PosevalReader, file_video, image_video, plain_numbers, same_video
 from fasrnet.evaluate.posefile import MAX_TRACK_ID, MIN_SCORE, N_JOINTS, Persons, PoseFile, primary_joints
 
@@ -34,6 +38,7 @@ class Loader2017:
             if not isinstance(fr, dict):
                 raise r.fail(where, f"expected an object, got {kind(fr)}")
             rects = r.list(r.get(fr, "annorect", where), f"{where}.annorect")
+            _check_frame(r, fr, where)
             rect_lists.append(rects)
             n_rects[f] = len(rects)
             frame_name.append(_image_name_2017(fr) or where)
@@ -57,11 +62,10 @@ class Loader2017:
         if not np.array_equal(read, eval_mask):
             persons = persons.take(np.flatnonzero(np.asarray(eval_mask, bool)[persons.frame]))
         regions = {}
-        if not pred:
-            for f in np.flatnonzero(eval_mask).tolist():
-                polys = self._regions(annolist[f], f)
-                if polys:
-                    regions[f] = polys
+        for f, fr in enumerate(annolist):  # every frame's, in every file (their form); kept for evaluated GT frames
+            polys = self._regions(fr, f)
+            if polys and not pred and eval_mask[f]:
+                regions[f] = polys
         return PoseFile(self.r.path, 17, n_rects, persons, frame_where, frame_name, regions,
                         n_fallback_scores=fallback if pred else 0)
 
@@ -106,14 +110,15 @@ class Loader2017:
             return None
         pts_lists, has_points = found
         counts = np.fromiter(map(len, pts_lists), np.int64, count=n)
-        try:
-            flat = list(chain.from_iterable(pts_lists))
-            cols = [[p["id"][0] for p in flat], [p["x"][0] for p in flat], [p["y"][0] for p in flat]]
-            if pred:
-                cols.append([p["score"][0] for p in flat])
-        except (KeyError, TypeError, IndexError):
+        flat = list(chain.from_iterable(pts_lists))
+        try:  # each value a one-element list (`for v, in` refuses any other length and bare scalars)
+            cols = [[v for v, in map(itemgetter(key), flat)] for key in (("id", "x", "y", "score") if pred else
+                                                                         ("id", "x", "y"))]
+        except (KeyError, TypeError, ValueError):
             return None
         if not all(plain_numbers(c) for c in cols):  # a boolean, a nested list, null, …: worded person by person
+            return None
+        if not _regular_extras(flat, rects, pred):
             return None
         ids, xs, ys = (np.array(c) for c in cols[:3])
         ss = np.array(cols[3]) if pred else None
@@ -152,21 +157,34 @@ class Loader2017:
                        zip(ids[sl].tolist(), xs[sl].tolist(), ys[sl].tolist(), ss[sl].tolist())]
                 out.xy[row], out.has[row], out.score[row], _ = primary_joints(pts)
                 out.extra[row] = np.asarray(pts, dtype=np.float64).reshape(-1, 4)
-        if not pred:
-            r = self.r
-            try:
-                out.head[:] = np.array([[rect[c][0] for c in ("x1", "y1", "x2", "y2")] for _, _, rect in rects],
-                                       dtype=np.float64)
+        r = self.r
+        try:  # the usual GT: every person a head box of one-element lists of numbers
+            heads = [[x1, y1, x2, y2] for (x1,), (y1,), (x2,), (y2,) in map(itemgetter(*HEAD_KEYS), (
+                rect for _, _, rect in rects))]
+            if not plain_numbers(chain.from_iterable(heads)):
+                raise TypeError
+            head = np.array(heads, dtype=np.float64).reshape(n, 4)
+        except (KeyError, TypeError, ValueError):
+            head = None
+        if head is not None:
+            r.check_finite(head, lambda row, c: f"annolist[{rects[row][0]}].annorect[{rects[row][1]}]."
+                                                f"{HEAD_KEYS[c]}")
+            if not pred:  # a prediction's head box is validated (its form) and never used
+                out.head[:] = head
                 out.head_ok[:] = True
-                r.check_finite(out.head, lambda row, c: f"annolist[{rects[row][0]}].annorect[{rects[row][1]}]."
-                                                          f"{('x1', 'y1', 'x2', 'y2')[c]}")
-            except (KeyError, TypeError, IndexError, ValueError):
-                for row, (f, k, rect) in enumerate(rects):
-                    head, problem = _head_2017(r, rect, f"annolist[{f}].annorect[{k}]")
-                    if head is not None:
-                        out.head[row], out.head_ok[row] = head, True
-                    elif problem is not None:
-                        out.head_problem[row] = problem
+        else:
+            for row, (f, k, rect) in enumerate(rects):
+                if "x1" not in rect and "y1" not in rect and "x2" not in rect and "y2" not in rect:  # quick: no box
+                    if not pred:
+                        out.head_problem[row] = (f"annolist[{f}].annorect[{k}].x1", NO_HEAD_BOX)
+                    continue
+                box, problem = _head_2017(r, rect, f"annolist[{f}].annorect[{k}]")
+                if pred:
+                    continue
+                if box is not None:
+                    out.head[row], out.head_ok[row] = box, True
+                elif problem is not None:
+                    out.head_problem[row] = problem
         return out
 
     def _check_points(self, rects: list[tuple[int, int, Any]], person: np.ndarray, starts: np.ndarray,
@@ -185,7 +203,11 @@ class Loader2017:
     def _person(self, b: _Builder, rect: dict[str, Any], f: int, k: int) -> int:
         r, pred = self.r, self.role == "pred"
         where = f"annolist[{f}].annorect[{k}]"
-        head, head_problem = (None, None) if pred else _head_2017(r, rect, where)
+        head, head_problem = _head_2017(r, rect, where)  # validated in every file, used in GT only
+        if pred:
+            head, head_problem = None, None
+        if "score" in rect:  # not used by AP; the training reader reads it (a bare number or a one-element list)
+            r.num(r.unwrap(rect["score"], f"{where}.score"), f"{where}.score")
         # rectHasPoints: annopoints is a non-empty list whose first element is a non-empty object with "point".
         ap = rect.get("annopoints", ABSENT)
         has_points = False
@@ -194,6 +216,8 @@ class Loader2017:
             aw = f"{where}.annopoints"
             if not isinstance(ap, list):
                 raise r.fail(aw, f"expected a list, got {kind(ap)}")
+            if len(ap) > 1:
+                raise r.fail(aw, f"expected a one-element list, got {len(ap)} elements")
             if ap:
                 if not isinstance(ap[0], dict):
                     raise r.fail(f"{aw}[0]", f"expected an object, got {kind(ap[0])}")
@@ -210,15 +234,22 @@ class Loader2017:
                 raw_id, raw_x, raw_y = p["id"], p["x"], p["y"]
             except KeyError as exc:
                 raise r.fail(f"{pw}.{exc.args[0]}", "missing") from None
-            if raw_id is not None and type(r.first(raw_id, f"{pw}.id")) is bool:  # poseval would take true as 1
-                raise r.fail(f"{pw}.id", "expected an integer joint id, got a boolean")
-            jid = -1 if raw_id is None else _joint_id(r.first(raw_id, f"{pw}.id"))
-            if raw_id is not None and type(raw_id[0]) is float and not np.isfinite(raw_id[0]):
-                raise nonfinite_error(r.path, f"{pw}.id", raw_id[0])  # poseval would silently ignore the point
+            # poseval ignores a point whose id is null, not a number or not integral, and takes true as 1; the
+            # training reader refuses them, and so does this loader (docs/metric.md, §11). 3.0 is joint 3.
+            v = r.first(raw_id, f"{pw}.id")
+            if type(v) is float and not np.isfinite(v):
+                raise nonfinite_error(r.path, f"{pw}.id", v)
+            if not (type(v) is int or (type(v) is float and v.is_integer())):
+                raise r.fail(f"{pw}.id", f"expected an integer joint id, got {kind(v)}")
+            jid = _joint_id(v)
             x = r.num(r.first(raw_x, f"{pw}.x"), f"{pw}.x")
             y = r.num(r.first(raw_y, f"{pw}.y"), f"{pw}.y")
-            if pred and "score" in p:
-                s = r.num(r.first(p["score"], f"{pw}.score"), f"{pw}.score")
+            vis = p.get("is_visible")
+            if vis is not None:  # not used by AP; the training reader reads it (a number, bare or in a list)
+                r.num(r.unwrap(vis, f"{pw}.is_visible"), f"{pw}.is_visible")
+            score = r.num(r.first(p["score"], f"{pw}.score"), f"{pw}.score") if "score" in p else None
+            if pred and score is not None:
+                s = score
             else:
                 s = MIN_SCORE
                 fallback += pred and 0 <= jid
@@ -249,11 +280,14 @@ def _point_lists(rects: list[tuple[int, int, Any]]) -> tuple[list[Any], np.ndarr
     """Each person's ``annopoints[0].point`` list (``()`` where poseval finds no points) and whether it has one;
     None if some person's ``annopoints`` is irregular (the caller then goes person by person)."""
     aps = [rect.get("annopoints", ABSENT) for _, _, rect in rects]
-    if all(type(ap) is list and ap and type(ap[0]) is dict and type(ap[0].get("point")) is list for ap in aps):
+    if all(type(ap) is list and len(ap) == 1 and type(ap[0]) is dict and type(ap[0].get("point")) is list
+           for ap in aps):
         return [ap[0]["point"] for ap in aps], np.ones(len(aps), bool)  # the usual case: every person has points
     has_points = np.zeros(len(aps), bool)
     pts_lists: list[Any] = []
     for i, ap in enumerate(aps):
+        if type(ap) is list and len(ap) > 1:
+            return None
         if type(ap) is list and ap and type(ap[0]) is dict and "point" in ap[0]:
             pl = ap[0]["point"]
             if type(pl) is not list:
@@ -275,7 +309,7 @@ def _regular_track_ids(rect_lists: list[list[Any]], n_rects: np.ndarray, pred: b
         firsts = [rect["track_id"] for rects in rect_lists for rect in rects]
     except (KeyError, TypeError):
         return False
-    if not all(type(v) is list and v and type(v[0]) is int for v in firsts):  # booleans are no track ids
+    if not all(type(v) is list and len(v) == 1 and type(v[0]) is int for v in firsts):  # booleans: no track ids
         return False
     tids = np.array([v[0] for v in firsts]) if firsts else np.zeros(0, np.int64)
     if tids.dtype.kind not in "iu" or (tids >= MAX_TRACK_ID).any():  # an object array: beyond 64 bits
@@ -288,18 +322,47 @@ def _regular_track_ids(rect_lists: list[list[Any]], n_rects: np.ndarray, pred: b
     return True
 
 
+HEAD_KEYS = ("x1", "y1", "x2", "y2")
+NO_HEAD_BOX = "missing (the GT head box is x1, y1, x2, y2)"
+
+
 def _head_2017(r: PosevalReader, rect: dict[str, Any],
                where: str) -> tuple[tuple[float, ...] | None, tuple[str, str] | None]:
-    """The GT head box (x1, y1, x2, y2), or the problem with it (reported only if poseval needs the box)."""
-    try:
-        box = tuple(r.num(r.first(rect[c], f"{where}.{c}"), f"{where}.{c}") for c in ("x1", "y1", "x2", "y2"))
-        return box, None
-    except KeyError as exc:
-        return None, (f"{where}.{exc.args[0]}", "missing (the GT head box is x1, y1, x2, y2)")
-    except NonFiniteError:
-        raise  # never deferred: a head box is either usable or the file is broken
-    except InputFormatError as exc:
-        return None, (exc.field, exc.detail)
+    """The head box (x1, y1, x2, y2), or, for a person without one (no key, or all null), the problem reported
+    only where poseval needs the box. A box that is there has its form checked at once, as the training reader
+    checks it: all four keys, each a one-element list of a finite number (docs/metric.md, §11)."""
+    if all(rect.get(c) is None for c in HEAD_KEYS):
+        return None, (f"{where}.x1", NO_HEAD_BOX)
+    return tuple(r.num(r.first(r.get(rect, c, where), f"{where}.{c}"), f"{where}.{c}") for c in HEAD_KEYS), None
+
+
+def _check_frame(r: PosevalReader, fr: dict[str, Any], where: str) -> None:
+    """A frame's fields poseval does not read and the training reader does: ``image``, a one-element list of an
+    object with a string ``name``; ``is_labeled``, if there, a bare value or a one-element list."""
+    image = r.unwrap(r.list(r.get(fr, "image", where), f"{where}.image"), f"{where}.image")
+    r.string(r.get(image, "name", f"{where}.image[0]"), f"{where}.image[0].name")
+    if fr.get("is_labeled") is not None:
+        r.unwrap(fr["is_labeled"], f"{where}.is_labeled")
+
+
+def _regular_extras(flat: list[dict[str, Any]], rects: list[tuple[int, int, Any]], pred: bool) -> bool:
+    """True if the fields the fast path does not read are regular where present: every ``is_visible`` (and a GT
+    point's ``score``) and every person's ``score`` a one-element list of a finite number. False means "look
+    person by person" (:meth:`Loader2017._person` validates them and words the error)."""
+    groups = [[p["is_visible"] for p in flat if "is_visible" in p],
+              [rect["score"] for _, _, rect in rects if "score" in rect]]
+    if not pred:
+        groups.append([p["score"] for p in flat if "score" in p])
+    for values in groups:
+        if not values:
+            continue
+        try:
+            vals = [v for v, in values]
+        except (TypeError, ValueError):
+            return False
+        if not plain_numbers(vals) or not np.isfinite(np.array(vals, dtype=np.float64)).all():
+            return False
+    return True
 
 
 def _image_name_2017(fr: dict[str, Any]) -> str | None:

@@ -146,12 +146,12 @@ class Loader2018:
         persons = _persons_2018(kp[rows], score[rows], conv, frame_of, head[rows], head_ok[rows],
                                 np.asarray(ann_rows, np.int64))
         regions = {}
-        for f in ev:
-            img = images[frames[f]]
-            if not pred and "ignore_regions_x" in img and "ignore_regions_y" in img:
-                polys = _regions_2018(r, img, f"images[{frames[f]}]")
-                if polys:
-                    regions[f] = polys
+        kept = {frames[f]: f for f in ev} if not pred else {}
+        for i, img in enumerate(images):  # every image's regions have their form checked; evaluated GT's are kept
+            if "ignore_regions_x" in img or "ignore_regions_y" in img:
+                polys = _regions_2018(r, img, f"images[{i}]")
+                if polys and i in kept:
+                    regions[kept[i]] = polys
         fallback = int((~has_score[rows]).sum()) if pred else 0
         return PoseFile(r.path, 18, n_rects, persons, frame_where, frame_name, regions, n_fallback_scores=fallback,
                         n_unknown_image_ids=self.n_unknown_image_ids)
@@ -204,13 +204,22 @@ def _video_of(r: PosevalReader, img: Any, where: str, folders: dict[str, str]) -
 
 
 def _regions_2018(r: PosevalReader, img: dict[str, Any], where: str) -> list[tuple[np.ndarray, str]]:
+    """An image's ignore regions. poseval zips the x and y lists (polygons, then vertices), so the shorter counts;
+    the form rule shared with the training reader wants both lists, of equal lengths (docs/metric.md, §11), which
+    the released files always have: zipping then changes nothing."""
+    if "ignore_regions_x" not in img or "ignore_regions_y" not in img:
+        raise r.fail(where, "ignore_regions_x and ignore_regions_y must appear together")
     rx = r.list(img["ignore_regions_x"], f"{where}.ignore_regions_x")
     ry = r.list(img["ignore_regions_y"], f"{where}.ignore_regions_y")
-    return [
-        (r.polygon(xs, ys, f"{where}.ignore_regions_x[{m}]", f"{where}.ignore_regions_y[{m}]"),
-         f"{where}.ignore_regions_x[{m}]")
-        for m, (xs, ys) in enumerate(zip(rx, ry))  # poseval zips the two lists
-    ]
+    if len(rx) != len(ry):
+        raise r.fail(f"{where}.ignore_regions_y", f"expected {len(rx)} polygons like ignore_regions_x, got {len(ry)}")
+    out = []
+    for m, (xs, ys) in enumerate(zip(rx, ry)):
+        wx, wy = f"{where}.ignore_regions_x[{m}]", f"{where}.ignore_regions_y[{m}]"
+        if len(r.list(xs, wx)) != len(r.list(ys, wy)):
+            raise r.fail(wy, f"expected {len(xs)} numbers, got {len(ys)}")
+        out.append((r.polygon(xs, ys, wx, wy), wx))
+    return out
 
 
 def _annotation_arrays(r: PosevalReader, anns: list[Any], matched: list[int], conv: list[int]):

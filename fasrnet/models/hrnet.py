@@ -466,8 +466,8 @@ def read_checkpoint(path: str | Path, recreate: str = "") -> Any:
     torch raises on it, becomes one CheckpointError naming the path; so does a floating-point tensor with NaN /
     ±Inf entries anywhere in the loaded object (:func:`check_finite_tensors`, naming its key path). A file holding
     pickled Python objects beyond tensors and plain containers (an old training checkpoint's numpy RNG state, a
-    planted payload) is refused before any of them is built; that error ends with ``recreate``, the caller's word
-    on how to make the file again.
+    planted payload) is refused before any of them is built. Both errors end with ``recreate``, the caller's word on
+    how to make the file again.
     """
     path = Path(path)
     if not path.is_file():
@@ -489,7 +489,8 @@ def read_checkpoint(path: str | Path, recreate: str = "") -> Any:
                           r"(Can only (?:create new object|build) for)", str(inner))
         if found:
             raise CheckpointError(_refusal(path, next(g for g in found.groups() if g), recreate)) from None
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({describe(inner)})") from None
+        tail = f"; {recreate}" if recreate else ""
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({describe(inner)}){tail}") from None
     check_finite_tensors(obj, str(path))
     return obj
 

@@ -112,6 +112,7 @@ def test_a_raw_pickle_payload_is_refused(tmp_path, protocol, recwarn):
         read_checkpoint(path, recreate="fetch it again")
     message = str(info.value)
     assert message.startswith(f"{path}: ") and len(message.splitlines()) == 1, message
+    assert message.endswith("; fetch it again"), message  # how to make it again, whatever the unpickler tripped on
     assert not marker.exists()
     assert not [w for w in recwarn if "pickle protocol" in str(w.message)]  # one line, no warning around it
 
