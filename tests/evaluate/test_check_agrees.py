@@ -99,9 +99,10 @@ def _cli(argv: list[str], capsys) -> tuple[int, list[str]]:
     return rc, capsys.readouterr().err.splitlines()
 
 
-def _both(pt, bad: Path, capsys) -> tuple[tuple[int, list[str]], tuple[int, list[str]]]:
+def _both(pt, bad: Path, capsys, role: str = "auto") -> tuple[tuple[int, list[str]], tuple[int, list[str]]]:
+    """(exit code, error/warning lines) of ``evaluate`` on the pair and of ``annotations check`` on ``bad``."""
     evaluate = _cli(["evaluate", "--gt", str(pt.gt), "--pred", str(pt.pred), "--episodes", "none"], capsys)
-    check = _cli(["annotations", "check", str(bad)], capsys)
+    check = _cli(["annotations", "check", "--role", role, str(bad)], capsys)
     return evaluate, check
 
 
@@ -235,8 +236,7 @@ def test_former_gaps_get_one_verdict(pt, case, capsys, monkeypatch):
     gt_path, pred_path = _setup(pt, gt_format, pred_format)
     bad = gt_path if which == "gt" else pred_path
     _rewrite(bad, edit)
-    evaluate = _cli(["evaluate", "--gt", str(pt.gt), "--pred", str(pt.pred), "--episodes", "none"], capsys)
-    check = _cli(["annotations", "check", "--role", role, str(bad)], capsys)
+    evaluate, check = _both(pt, bad, capsys, role)
     if expected is None:
         assert evaluate[0] == check[0] == 0 and not check[1]
         return
