@@ -174,10 +174,6 @@ class Loader2017:
                 out.head_ok[:] = True
         else:
             for row, (f, k, rect) in enumerate(rects):
-                if "x1" not in rect and "y1" not in rect and "x2" not in rect and "y2" not in rect:  # quick: no box
-                    if not pred:
-                        out.head_problem[row] = (f"annolist[{f}].annorect[{k}].x1", NO_HEAD_BOX)
-                    continue
                 box, problem = _head_2017(r, rect, f"annolist[{f}].annorect[{k}]")
                 if pred:
                     continue
