@@ -1,23 +1,37 @@
-"""The code a stage runs, as file dependencies: the static import closure of its command inside the package.
+"""The code a stage runs, and its digest: what makes a stage rerun when the code changes (docs/workflow.md).
 
-A stage's command is ``fasrnet <subcommand> …``. Its code is ``fasrnet/cli.py`` with the modules that file imports
-at module level, plus what ``main()`` and the subcommand's handler reach: the imports written inside the handler,
-inside the ``cli.py`` functions it calls (transitively, also through a module-level list such as the parser's
-registrars), and inside the handlers it dispatches to with ``main_with(…, ["<subcommand>", …])``. Each module
-found contributes its import closure: every ``import``/``from … import`` of a ``fasrnet`` module anywhere in its
-file (a lazy import inside a function counts: it runs when the function does; an ``if TYPE_CHECKING:`` block does
-not), the packages' ``__init__.py`` on the way, and package data files the module names by a string literal
-(``"literature.yaml"`` beside ``tables/literature.py``).
+A stage's command is ``fasrnet <subcommand> …``; its code is the import closure of the subcommand's module,
+``fasrnet/commands/<subcommand>.py``: every ``import``/``from … import`` of a ``fasrnet`` module anywhere in the
+files reached (a lazy import inside a function counts: it runs when the function does; an ``if TYPE_CHECKING:``
+block does not), the packages' ``__init__.py`` on the way, and package data files a module names by a string
+literal (``"literature.yaml"`` beside ``tables/literature.py``). A dispatching command imports the commands it runs
+(``acquire`` → ``synthesize``, ``download``). Two kinds of module are not a stage's code:
+
+- what runs around every command (``fasrnet/cli.py``: parsing, the output locks, the error boundary, the stage's
+  record): it decides nothing about what a stage writes, and no command module imports it;
+- ``fasrnet/params.py``, the params schema: what a stage reads from params is tracked as values (DVC's ``params:``,
+  the Snakemake stamps and the resume fingerprints hold the resolved values; ``params.yaml`` lists every key, which a
+  test keeps so), so adding or documenting a key reruns nothing, and a changed value reruns what reads it.
+- this module: a resumable stage's fingerprint holds the digest it computes, and a change to how digests are
+  computed changes the digests themselves.
+
+The code's identity (:func:`command_digest`) is a digest of each module's syntax tree without its docstrings and
+comments (:func:`source_digest`), so an edit that cannot change what a stage computes changes nothing, and an
+expression change reruns exactly the stages whose closure holds it. Both wirings and the resume fingerprints use
+it: Snakemake and DVC through a file per command, ``workflow/code/<subcommand>.json``, rewritten only when the
+digest changes (:func:`write_digests`).
 
 Everything is read from the source with :mod:`ast`; nothing is imported, so the registry stays cheap and
-torch-free. Both wirings take the result as dependencies (docs/workflow.md): editing ``fasrnet/models/loss.py``
-reruns the trainings and what follows them, editing ``fasrnet/tables/figures.py`` only ``tables``. A test runs
-every stage's command and checks that each ``fasrnet`` module it imported is in its closure.
+torch-free. A test runs every stage's command and checks that each ``fasrnet`` module it imported is in its
+closure or in the runner's.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,7 +40,13 @@ PACKAGE = "fasrnet"
 PACKAGE_DIR = Path(__file__).resolve().parent
 ROOT = PACKAGE_DIR.parent
 CLI_MODULE = f"{PACKAGE}.cli"
-ENTRY = "main"  # cli.py's entry point (pyproject's [project.scripts])
+#: The package of the command modules (``fasrnet/commands/<subcommand>.py``).
+COMMANDS_PACKAGE = f"{PACKAGE}.commands"
+#: Modules that are no stage's code though stages import them (see the module docstring): the params schema, whose
+#: values are tracked instead, and this module, whose only part in a stage's output is the digest it computes.
+NOT_CODE = frozenset({f"{PACKAGE}.params", f"{PACKAGE}.codedeps"})
+#: Where each stage command's code digest is kept for the workflows, one file per subcommand.
+DIGEST_DIR = Path("workflow/code")
 #: Files that are code or package data (a string literal naming a sibling file of one of these suffixes is data).
 DATA_SUFFIXES = (".yaml", ".yml", ".json", ".csv", ".txt")
 
@@ -146,106 +166,115 @@ def files_of(modules: set[str] | frozenset[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# cli.py: subcommand → handler → what it reaches
+# A command's code: its module's closure
 
 
-def _const_str(node: ast.AST) -> str | None:
-    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
-
-
-def _parser_name(node: ast.AST) -> str | None:
-    """``"train"`` for a call ``<x>.add_parser("train", …)``, else ``None``."""
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_parser" \
-            and node.args:
-        return _const_str(node.args[0])
-    return None
-
-
-@lru_cache(maxsize=1)
-def _cli() -> tuple[Path, dict[str, ast.FunctionDef], set[str], dict[str, set[str]]]:
-    """``cli.py``: its path, its functions, the modules it imports at module level, and for each module-level name
-    the functions its value names (``REGISTRARS`` → every ``_add_<stage>``)."""
-    path = module_file(CLI_MODULE)
-    assert path is not None
-    body = _tree(path).body
-    functions = {n.name: n for n in body if isinstance(n, ast.FunctionDef)}
-    top_level = ast.Module(body=[n for n in body if not isinstance(n, ast.FunctionDef | ast.ClassDef)],
-                           type_ignores=[])
-    assigned: dict[str, set[str]] = {}
-    for node in body:
-        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            named = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name) and n.id in functions}
-            assigned.update({t.id: named for t in targets if isinstance(t, ast.Name)})
-    return path, functions, imported_modules(top_level, CLI_MODULE), assigned
-
-
-@lru_cache(maxsize=1)
-def handlers() -> dict[str, str]:
-    """Subcommand → handler function name, from the ``add_parser("name")`` … ``set_defaults(func=handler)`` pairs
-    in ``cli.py`` (chained, or through a variable)."""
-    _, functions, _, _ = _cli()
-    out: dict[str, str] = {}
-    for fn in functions.values():
-        parsers = {n.targets[0].id: name for n in ast.walk(fn)  # variable → subcommand name
-                   if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name)
-                   and (name := _parser_name(n.value)) is not None}
-        for n in ast.walk(fn):
-            if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "set_defaults"):
-                continue
-            func = next((k.value for k in n.keywords if k.arg == "func"), None)
-            owner = n.func.value
-            name = parsers.get(owner.id) if isinstance(owner, ast.Name) else _parser_name(owner)
-            if isinstance(func, ast.Name) and name is not None:
-                out[name] = func.id
-    return out
-
-
-def _dispatched(fn: ast.FunctionDef) -> set[str]:
-    """Subcommands ``fn`` runs through ``main_with(params, args, argv)``: in a function that calls ``main_with``,
-    the first word of every list literal (``["synthesize", "--datasets", …]``, also one built in a variable)."""
-    calls = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "main_with"
-                for n in ast.walk(fn))
-    if not calls:
-        return set()
-    return {word for n in ast.walk(fn) if isinstance(n, ast.List) and n.elts
-            if (word := _const_str(n.elts[0])) is not None}
+def command_module(subcommand: str) -> str:
+    """The module of ``fasrnet <subcommand>`` (``pretrain-backbone`` → ``fasrnet.commands.pretrain_backbone``)."""
+    module = f"{COMMANDS_PACKAGE}.{subcommand.replace('-', '_')}"
+    if subcommand.startswith("_") or subcommand == "common" or module_file(module) is None:
+        known = sorted(p.stem.replace("_", "-") for p in (ROOT / COMMANDS_PACKAGE.replace(".", "/")).glob("*.py")
+                       if p.stem not in ("__init__", "common"))
+        raise KeyError(f"{PACKAGE}/commands: no subcommand {subcommand!r} (known: {', '.join(known)})")
+    return module
 
 
 @lru_cache(maxsize=None)
 def subcommand_modules(subcommand: str) -> frozenset[str]:
-    """Every ``fasrnet`` module ``fasrnet <subcommand>`` can import (``cli`` included)."""
-    path, functions, modules, assigned = _cli()
-    table = handlers()
-    if subcommand not in table:
-        raise KeyError(f"{path}: no subcommand {subcommand!r} (known: {', '.join(sorted(table))})")
-    modules = set(modules)
-    seen: set[str] = set()
-    todo = [table[subcommand], ENTRY]  # the handler, and what main() runs around every handler
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in functions:
-            continue
-        seen.add(name)
-        fn = functions[name]
-        modules |= imported_modules(fn, CLI_MODULE)
-        for n in ast.walk(fn):
-            # the cli.py functions it calls (a registrar's `set_defaults(func=_train)` names a handler, never runs
-            # it), and a module-level list of functions it uses (build_parser's REGISTRARS: every `_add_<stage>`)
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in functions:
-                todo.append(n.func.id)
-            elif isinstance(n, ast.Name) and n.id in assigned:
-                todo += assigned[n.id]
-        todo += [table[s] for s in _dispatched(fn) if s in table]
-    closure = {CLI_MODULE}  # its file, not its closure: that would be every subcommand's
-    for module in modules - {CLI_MODULE}:
-        closure |= module_closure(module)
-    return frozenset(closure)
+    """Every ``fasrnet`` module ``fasrnet <subcommand>`` runs as its code: its command module's closure, less the
+    params schema (:data:`NOT_CODE`; what it imports stays)."""
+    return module_closure(command_module(subcommand)) - NOT_CODE
+
+
+def subcommand_of(cmd: str) -> str:
+    words = cmd.split()
+    if len(words) < 2 or words[0] != PACKAGE:
+        raise ValueError(f"not a fasrnet command: {cmd!r}")
+    return words[1]
 
 
 def command_code(cmd: str) -> tuple[str, ...]:
     """The code files (repository-relative, sorted) a ``fasrnet <subcommand> …`` command runs."""
-    words = cmd.split()
-    if len(words) < 2 or words[0] != PACKAGE:
-        raise ValueError(f"not a fasrnet command: {cmd!r}")
-    return tuple(files_of(subcommand_modules(words[1])))
+    return tuple(files_of(subcommand_modules(subcommand_of(cmd))))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Digests: the code without what cannot change a result
+
+
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    """``tree`` less its statements that only evaluate a constant: docstrings (of the module, classes, functions)
+    and any other bare string. Comments are not in a syntax tree at all."""
+    for node in ast.walk(tree):
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(node, name, None)
+            if isinstance(block, list):
+                block[:] = [s for s in block if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    return tree
+
+
+def _dump(node: object) -> str:
+    """A syntax tree as text: node types and fields, no positions. Fields that are empty or ``None`` are left out,
+    so a field a later Python adds with an empty default (3.12's ``type_params``) leaves the text as it was: the
+    digests are the same under Python 3.11, 3.12 and 3.13 (a test compares them where those interpreters exist)."""
+    if isinstance(node, ast.JoinedStr):  # 3.12.1 puts an empty piece in some f-string format specs; 3.11 and 3.13 not
+        node = ast.JoinedStr(values=[v for v in node.values if not (isinstance(v, ast.Constant) and v.value == "")])
+    if isinstance(node, ast.AST):
+        fields = [f"{name}={_dump(value)}" for name, value in ast.iter_fields(node)
+                  if value is not None and value != []]
+        return f"{type(node).__name__}({','.join(fields)})"
+    if isinstance(node, list):
+        return "[" + ",".join(_dump(item) for item in node) + "]"
+    return repr(node)
+
+
+@lru_cache(maxsize=None)
+def source_digest(path: Path) -> str:
+    """sha256 of a module's normal form: its syntax tree without docstrings and comments, formatting and
+    positions ignored. A package data file (yaml, json, …) is data: sha256 of its bytes."""
+    if path.suffix != ".py":
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    tree = _without_docstrings(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+    return hashlib.sha256(_dump(tree).encode()).hexdigest()
+
+
+@lru_cache(maxsize=None)
+def command_record(subcommand: str) -> dict[str, object]:
+    """The code identity of ``fasrnet <subcommand>``: its digest, and the digest of each file it runs (so a changed
+    digest can be traced to the file that changed it)."""
+    files = {rel: source_digest(ROOT / rel) for rel in files_of(subcommand_modules(subcommand))}
+    digest = hashlib.sha256("".join(f"{rel}\0{d}\n" for rel, d in sorted(files.items())).encode()).hexdigest()
+    return {"command": subcommand, "digest": digest, "files": files}
+
+
+def command_digest(subcommand: str) -> str:
+    """The digest of the code ``fasrnet <subcommand>`` runs (:func:`command_record`); what the workflows and the
+    resume fingerprints compare."""
+    return str(command_record(subcommand)["digest"])
+
+
+def digest_path(subcommand: str, directory: Path = DIGEST_DIR) -> Path:
+    return directory / f"{subcommand}.json"
+
+
+def digest_text(subcommand: str) -> str:
+    return json.dumps(command_record(subcommand), indent=1, sort_keys=True) + "\n"
+
+
+def write_digest(subcommand: str, directory: Path = DIGEST_DIR, dated: float | None = None) -> Path:
+    """``fasrnet <subcommand>``'s digest file, rewritten only when its content changes (an unchanged file keeps its
+    date, which is what Snakemake compares). ``dated``: the time a rewritten file is dated at (a stage's command
+    dates it at its start, so the outputs it just made are newer)."""
+    from fasrnet.io import write_text
+
+    path, text = digest_path(subcommand, directory), digest_text(subcommand)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        write_text(path, text)
+        if dated is not None:
+            os.utime(path, (dated, dated))
+    return path
+
+
+def write_digests(subcommands: list[str], directory: Path = DIGEST_DIR) -> dict[str, Path]:
+    """:func:`write_digest` for each of ``subcommands`` (the registry's stage commands)."""
+    return {name: write_digest(name, directory) for name in subcommands}

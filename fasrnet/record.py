@@ -8,7 +8,9 @@ under DVC by ``$DVC_STAGE``, otherwise by its arguments (``--threads`` aside). I
   SLURM job id when a cluster ran it (empty otherwise);
 - its params stamp ``.fasrnet/stamps/<stage>.json`` (the values of the params keys it reads), when that differs,
   dated at the command's start: the stamp is what Snakemake compares the outputs with, so a stage DVC ran with
-  new params (``dvc exp run -S``) is not rerun by the next ``snakemake`` (docs/workflow.md).
+  new params (``dvc exp run -S``) is not rerun by the next ``snakemake`` (docs/workflow.md);
+- likewise its command's code digest file ``workflow/code/<subcommand>.json`` (fasrnet.codedeps), so a stage run
+  by hand after a code edit is not rerun by the next ``snakemake`` either.
 
 A command with ``--params`` or ``-S`` made its outputs with other params than ``params.yaml``'s and records
 nothing. ``FASRNET_RECORD_IMPORTS=DIR`` also writes the ``fasrnet`` modules the command imported to
@@ -27,6 +29,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from fasrnet.codedeps import write_digest
 from fasrnet.io import write_json, write_text
 from fasrnet.params import Params
 from fasrnet.stages import Instance, instances, stamp_values
@@ -93,6 +96,7 @@ def record_stage(params: Params, inst: Instance, started: float) -> None:
     if not path.exists() or path.read_text() != text:
         write_text(path, text)
         os.utime(path, (started, started))  # older than the outputs just made: they are current for Snakemake
+    write_digest(inst.command, dated=started)
 
 
 def record_imports(name: str) -> None:

@@ -4,7 +4,7 @@ A resumable stage (crops, extract, train, backbone pretraining) builds one *unit
 ``data/crops/syn17/train`` or ``models/main_syn17``) in a work directory outside the declared stage output
 (``data/crops/.syn17.partial/train``, ``models/.main_syn17.partial``) and swaps it into place only when complete.
 ``fingerprint.json`` in the unit records what made it: the params keys the stage reads, digests of its inputs,
-the backbone, the code version. The stage
+the backbone, the digest of the code that makes it (fasrnet.codedeps). The stage
 
 - does nothing when the unit in place is complete and its fingerprint matches (up to date),
 - resumes the work directory when its fingerprint matches (also after DVC or Snakemake deleted the output),
@@ -18,7 +18,6 @@ stage rebuilds it (docs/resume.md, "Verified outputs").
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import shutil
@@ -48,14 +47,16 @@ State = Literal["current", "resume", "fresh"]
 # Digests
 
 
-@functools.cache
-def code_version() -> str:
-    """sha256 over the fasrnet package's ``.py`` sources (relative path and bytes), computed once per process."""
-    root = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
+#: The command whose code makes each resumable stage's units (the backbone's: pretraining, whichever command ran it).
+FINGERPRINT_COMMANDS = {"crops": "crops", "extract": "extract", "train": "train", "backbone": "pretrain-backbone"}
+
+
+def code_version(stage: str) -> str:
+    """The digest of the code that makes ``stage``'s units (fasrnet.codedeps): an edit elsewhere in the package, or
+    a comment, keeps a work directory resumable; a change to what the stage runs starts it over."""
+    from fasrnet.codedeps import command_digest
+
+    return command_digest(FINGERPRINT_COMMANDS[stage])
 
 
 def file_sha256(path: str | Path) -> str:
@@ -114,7 +115,7 @@ def make_fingerprint(stage: str, params: Mapping[str, Any], inputs: Mapping[str,
                      **extra: Any) -> dict[str, Any]:
     """The fingerprint record: stage, code version, params values, input digests and anything else that
     changes the result. JSON round-tripped so a fresh value compares equal to one read back from disk."""
-    record = {"stage": stage, "code": code_version(), "params": dict(params), "inputs": dict(inputs), **extra}
+    record = {"stage": stage, "code": code_version(stage), "params": dict(params), "inputs": dict(inputs), **extra}
     return json.loads(json.dumps(record, sort_keys=True))
 
 

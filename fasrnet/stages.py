@@ -3,11 +3,11 @@
 One source for both wirings (docs/workflow.md): ``dvc.yaml`` is generated from it (``fasrnet.workflow.dvc_yaml``,
 checked current by a test), and the Snakemake rules are defined from it in a loop (:func:`snakemake_rules`,
 ``workflow/rules/stages.smk``): one rule per template, named as its DVC stage, with its outputs, log, threads,
-priority and shell command; no path or command is written twice. Both take each stage's code as dependencies:
-the static import closure of its command (:mod:`fasrnet.codedeps`). A test resolves both workflows and compares
-them with :func:`instances`. Adding a run to ``params.yaml`` needs no edit here; ``dvc.yaml`` names the runs'
-files through ``foreach`` over ``params.yaml`` (only the ``tables`` stage lists each metrics file, so after
-adding or removing a run, ``fasrnet workflow dvc`` regenerates it, and a test says so).
+priority and shell command; no path or command is written twice. Both take each stage's code as a dependency:
+the digest file of its command's code, ``workflow/code/<subcommand>.json`` (:mod:`fasrnet.codedeps`). A test
+resolves both workflows and compares them with :func:`instances`. Adding a run to ``params.yaml`` needs no edit
+here; ``dvc.yaml`` names the runs' files through ``foreach`` over ``params.yaml`` (only the ``tables`` stage lists
+each metrics file, so after adding or removing a run, ``fasrnet workflow dvc`` regenerates it, and a test says so).
 
 Stages are *templates* over items (datasets or runs). Placeholders in paths: ``{dataset}``, ``{run}`` (the
 item), ``{root}`` (``data.root``); a command holds at most its item, never a path from params.yaml (the CLI
@@ -65,6 +65,11 @@ class Template:
         """Its benchmark and log directory: the name without the run group (``train_main`` → ``train``)."""
         return _base(self.name)
 
+    @property
+    def command(self) -> str:
+        """Its subcommand (``fasrnet train --run {run}`` → ``train``): whose code digest it depends on."""
+        return self.cmd.split()[1]
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -78,6 +83,11 @@ class Instance:
     outs: tuple[str, ...]
     params: tuple[str, ...]
     metrics: tuple[str, ...] = field(default=())
+
+    @property
+    def command(self) -> str:
+        """Its subcommand, whose code digest it depends on (fasrnet.codedeps)."""
+        return self.cmd.split()[1]
 
     @property
     def benchmark(self) -> str:
@@ -164,6 +174,11 @@ def templates() -> list[Template]:
                         params=("runs", "data", "model", "heatmap", "loss.alpha", "train.seed", "train.epochs",
                                 "backbone.source", "backbone.checkpoint")))
     return out
+
+
+def stage_commands() -> list[str]:
+    """The subcommands the stages run, in pipeline order, each once: one code digest file each (fasrnet.codedeps)."""
+    return list(dict.fromkeys(t.command for t in templates()))
 
 
 def items(params: Params, over: str | None) -> dict[str, str]:

@@ -1,7 +1,9 @@
 """Workflow files from the stage registry, and the hand-over between the two wirings (docs/workflow.md).
 
-- ``dvc.yaml``: generated from the registry (:func:`dvc_yaml`; ``fasrnet workflow dvc``, checked by a test);
-  every stage's deps include the code its command runs (:mod:`fasrnet.codedeps`).
+- ``dvc.yaml``: generated from the registry (:func:`dvc_yaml`; ``fasrnet workflow dvc``, checked by a test).
+  Every stage depends on its command's code digest file ``workflow/code/<subcommand>.json`` (:mod:`fasrnet.codedeps`),
+  which the first stage, ``code`` (``fasrnet workflow code``, :data:`CODE_STAGE`), rewrites when the digest changes.
+- The code digest files for Snakemake (:func:`write_code_digests`, at every parse), the same files.
 - Snakemake's params stamps (:func:`write_stamps`), one per stage instance, rewritten when the values change.
 - :func:`after_snakemake`, the workflow's ``onsuccess:``: the runtime table, and ``dvc commit`` of every stage in
   the run's DAG, so ``dvc status`` is clean and ``dvc repro`` reruns nothing after ``snakemake``. The other
@@ -18,17 +20,24 @@ from typing import Any
 
 import yaml
 
-from fasrnet.codedeps import command_code
+from fasrnet.codedeps import DIGEST_DIR, PACKAGE, digest_path, write_digests
 from fasrnet.io import write_text
 from fasrnet.params import RUN_GROUPS, Params
 from fasrnet.record import STAMP_DIR, stamp_path, stamp_text
-from fasrnet.stages import DVC_ITEM, expand_each, instances, items, snakemake_rules, templates
+from fasrnet.stages import DVC_ITEM, expand_each, instances, items, snakemake_rules, stage_commands, templates
 
-__all__ = ["STAMP_DIR", "after_snakemake", "check_dvc_yaml", "dvc_commit", "dvc_yaml", "render_dvc_yaml",
-           "snakemake_stages", "stamp_path", "write_dvc_yaml", "write_stamps"]
+__all__ = ["CODE_STAGE", "STAMP_DIR", "after_snakemake", "check_dvc_yaml", "dvc_commit", "dvc_yaml",
+           "render_dvc_yaml", "snakemake_stages", "stamp_path", "write_code_digests", "write_dvc_yaml", "write_stamps"]
 
 HEADER = ("# Generated from the stage registry (fasrnet/stages.py) by `fasrnet workflow dvc`; do not edit by hand.\n"
           "# `fasrnet workflow check` (and a test) verifies it is current.\n")
+
+#: DVC's stage that reads the package and rewrites the code digest files whose digest changed: DVC hashes file
+#: bytes, so a stage cannot depend on a normal form of its code directly. It depends on the package directory
+#: (``__pycache__`` is in .dvcignore), runs in well under a second, and is the only stage a comment edit changes
+#: for ``dvc status``; ``dvc repro`` runs it first, then exactly the stages whose digest file changed.
+CODE_STAGE = "code"
+CODE_CMD = "fasrnet workflow code"
 
 _DVC_ITEMS = {"datasets": "${data.datasets}", **{g: f"${{runs.{g}}}" for g in RUN_GROUPS}}
 
@@ -41,15 +50,20 @@ def _dvc_text(text: str, over: str | None) -> str:
 
 
 def dvc_yaml(params: Params) -> dict[str, Any]:
-    """The ``dvc.yaml`` document: one (foreach) stage per template, plus top-level plots of the training logs. A
-    stage's deps are its template's and the code its command runs (fasrnet.codedeps)."""
-    stages: dict[str, Any] = {}
+    """The ``dvc.yaml`` document: the ``code`` stage (:data:`CODE_STAGE`), one (foreach) stage per template, plus
+    top-level plots of the training logs. A stage's deps are its template's and its command's code digest file."""
+    commands = stage_commands()
+    stages: dict[str, Any] = {CODE_STAGE: {
+        "cmd": CODE_CMD, "deps": [PACKAGE],
+        # persist: DVC must not delete them before the command runs, which rewrites only the changed ones (an
+        # unchanged file keeps the date Snakemake compares); not cached: a few hundred bytes each, made from git
+        "outs": [{digest_path(c).as_posix(): {"cache": False, "persist": True}} for c in commands]}}
     for t in templates():
         if t.over and not items(params, t.over):
             continue  # DVC refuses an empty foreach: a run group without runs has no stage
         conv = lambda s: _dvc_text(s, t.over)  # noqa: E731
         body: dict[str, Any] = {"cmd": t.cmd.replace("{run}", DVC_ITEM).replace("{dataset}", DVC_ITEM)}
-        deps = [conv(d) for d in expand_each(t.deps, params)] + list(command_code(t.cmd))
+        deps = [conv(d) for d in expand_each(t.deps, params)] + [digest_path(t.command).as_posix()]
         if deps:
             body["deps"] = deps
         if t.params:
@@ -88,6 +102,13 @@ def check_dvc_yaml(params: Params, path: str | Path = "dvc.yaml") -> list[str]:
 
 # --------------------------------------------------------------------------------------------------------------
 # Snakemake
+
+
+def write_code_digests(directory: Path = DIGEST_DIR) -> dict[str, Path]:
+    """Each stage command's code digest file (fasrnet.codedeps), rewritten only when its digest changed: Snakemake
+    takes it as an input, so an edit reruns exactly the stages whose code it changes (a comment none), and DVC's
+    ``code`` stage writes the same files."""
+    return write_digests(stage_commands(), directory)
 
 
 def write_stamps(params: Params, directory: Path | None = None) -> dict[str, Path]:
@@ -154,7 +175,10 @@ def without_changed_outputs(params: Params, stages: list[str], root: str | Path 
     stage_of = {inst.name: inst for inst in instances(params)}
     kept = []
     for name in stages:
-        inst = stage_of[name]
+        inst = stage_of.get(name)
+        if inst is None:  # the code stage: its outputs are made from the package, nothing to verify
+            kept.append(name)
+            continue
         changed = [found for out in inst.outs for found in changed_units(Path(root) / out)]
         if not changed:
             kept.append(name)
@@ -179,7 +203,8 @@ def after_snakemake(workflow: Any, root: str | Path = ".") -> None:
         problems = check_dvc_yaml(params, Path(root) / "dvc.yaml")
         if problems:
             raise RuntimeError("; ".join(problems))
-        stages = snakemake_stages(params, workflow.dag.jobs)
+        # the code stage too: Snakemake rewrote the digest files it makes when it read the workflow
+        stages = [CODE_STAGE, *snakemake_stages(params, workflow.dag.jobs)]
         kept = without_changed_outputs(params, stages, root)
         dvc_commit(kept, root)
     except Exception as exc:  # noqa: BLE001 - DVC's errors are many; each is a warning here

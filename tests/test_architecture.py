@@ -24,7 +24,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("fasrnet.epochs", "fasrnet.features", "fasrnet.backbone", "fasrnet.train", "fasrnet.predict",
      "fasrnet.complexity", "fasrnet.demo"),
     ("fasrnet.tables",),
-    ("fasrnet.workflow", "fasrnet.cli", "fasrnet.__main__"),
+    ("fasrnet.workflow", "fasrnet.commands", "fasrnet.cli", "fasrnet.__main__"),
 )
 FLOOR_NAMES = ("core", "data", "models and evaluate", "learning", "tables", "command line")
 

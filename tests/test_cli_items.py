@@ -2,7 +2,8 @@
 
 import pytest
 
-from fasrnet.cli import main, stage_item
+from fasrnet.cli import main
+from fasrnet.commands.common import stage_item
 
 
 @pytest.mark.parametrize(("value", "item"), [

@@ -25,6 +25,23 @@ def test_shipped_params_file_equals_schema_defaults():
     assert load_params(REPO / "params.yaml") == Params()
 
 
+def _keys(tree: dict, prefix: str = "") -> set[str]:
+    """Dotted leaf keys; a run (``runs.<group>.<name>``) is one leaf, its keys are its own."""
+    out = set()
+    for key, value in tree.items():
+        dotted = prefix + key
+        out |= _keys(value, dotted + ".") if isinstance(value, dict) and prefix != "runs." else {dotted}
+    return out
+
+
+@pytest.mark.parametrize("name", ["params.yaml", "params-paper.yaml"])
+def test_shipped_params_files_list_every_key_of_the_schema(name):
+    # DVC reads a stage's params from the file, not from the schema's defaults: a key left out would take its
+    # default silently, and a changed default would rerun nothing (docs/workflow.md, "What reruns a stage")
+    listed = _keys(yaml.safe_load((REPO / name).read_text()))
+    assert _keys(Params().model_dump(mode="json")) - listed == set()
+
+
 def test_unknown_key_names_closest_valid_key():
     with pytest.raises(ParamsError, match=r"unknown key loss\.alpah; did you mean loss\.alpha\?"):
         validate_params({"loss": {"alpah": 0.3}})

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fasrnet.codedeps import command_code
+from fasrnet.codedeps import digest_path
 from fasrnet.params import load_params
 from fasrnet.stages import instances
-from fasrnet.workflow import check_dvc_yaml, stamp_path, write_stamps
+from fasrnet.workflow import CODE_STAGE, check_dvc_yaml, stamp_path, write_stamps
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,14 +36,19 @@ def test_dvc_resolves_exactly_the_registry_stages(registry):
 
     with Repo(str(REPO)) as repo:
         stages = {s.addressing: s for s in repo.index.stages}
-    assert set(stages) == set(registry)
+    assert set(stages) == set(registry) | {CODE_STAGE}
+    # the code stage reads the package and writes every stage command's digest file
+    code = stages[CODE_STAGE]
+    assert [d.def_path for d in code.deps] == ["fasrnet"]
+    assert {o.def_path for o in code.outs} == {digest_path(inst.command).as_posix() for inst in registry.values()}
+    assert all(o.persist and not o.use_cache for o in code.outs)
     for name, inst in registry.items():
         stage = stages[name]
         # DVC's command names its item through the stage name in the environment, the registry's quotes it
         dvc_argv = [inst.item if word == "$DVC_STAGE" else word for word in shlex.split(stage.cmd)]
         assert dvc_argv == shlex.split(inst.cmd), name
         deps = [d.def_path for d in stage.deps if not d.def_path.endswith("params.yaml")]
-        assert deps == [*inst.deps, *command_code(inst.cmd)], name
+        assert deps == [*inst.deps, digest_path(inst.command).as_posix()], name
         params = [k for d in stage.deps if d.def_path.endswith("params.yaml") for k in d.params]
         assert sorted(params) == sorted(inst.params), name
         assert [o.def_path for o in stage.outs] == [*inst.outs, *inst.metrics], name
@@ -73,7 +78,7 @@ def test_snakemake_dag_matches_the_registry(registry, snakemake_jobs):
     for name, inst in registry.items():
         job = jobs[(*inst.outs, *inst.metrics)]
         assert job["rule"] == inst.template, name
-        assert job["input"] == [*inst.deps, *command_code(inst.cmd), str(stamp_path(name))], name
+        assert job["input"] == [*inst.deps, digest_path(inst.command).as_posix(), str(stamp_path(name))], name
         assert job["log"] == [inst.log], name
 
 

@@ -4,9 +4,8 @@ import os
 import sys
 
 from fasrnet.params import ParamsError, load_params
-from fasrnet.codedeps import command_code
 from fasrnet.stages import instances, snakemake_rules
-from fasrnet.workflow import write_stamps
+from fasrnet.workflow import write_code_digests, write_stamps
 
 try:
     PARAMS = load_params("params.yaml")  # validated at every entry point, Snakemake's too
@@ -17,6 +16,9 @@ RULES = snakemake_rules(PARAMS)
 # Rewritten only when a stage's params change, so Snakemake reruns exactly the stages whose keys changed,
 # whether params.yaml was edited by hand or by `dvc exp run -S`.
 STAMPS = {name: str(path) for name, path in write_stamps(PARAMS).items()}
+# Each stage command's code digest (fasrnet/codedeps.py), rewritten only when the digest changes: a comment or
+# docstring edit reruns nothing, an expression change exactly the stages whose code holds it.
+CODE = {name: str(path) for name, path in write_code_digests().items()}
 
 # Torch jobs: each claims a CPU's share of --cores, so at most one torch job runs per real CPU, and uses
 # one torch thread per real CPU it holds: `--cores 8` on 2 CPUs runs two torch jobs of 1 thread each.
@@ -30,11 +32,11 @@ TORCH_THREADS = max(1, JOB_THREADS * CPUS // max(CORES, CPUS))
 
 
 def stage_inputs(spec):
-    """An input function for a registry rule: the instance's deps, the code its command runs (fasrnet/codedeps.py)
-    and its params stamp."""
+    """An input function for a registry rule: the instance's deps, its command's code digest file and its params
+    stamp."""
 
     def inputs(wildcards):
         inst = INSTANCES[spec.instance_name(wildcards.get(spec.wildcard) if spec.wildcard else None)]
-        return [*inst.deps, *command_code(inst.cmd), STAMPS[inst.name]]
+        return [*inst.deps, CODE[inst.command], STAMPS[inst.name]]
 
     return inputs
