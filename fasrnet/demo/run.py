@@ -2,7 +2,7 @@
 (docs/demo.md).
 
 For every frame t and every person box of t, the box cuts frames t−1, t, t+1 (clamped at the clip's ends) with
-one affine transform, exactly as the crops stage does (:func:`fasrnet.data.crops.view_geometry` and ``cut``); the
+one affine transform, exactly as the crops stage does (:func:`fasrnet.data.views.view_geometry` and ``cut``); the
 frozen backbone runs on the three crops and its outputs are rounded to the feature cache's fp16, as ``fasrnet
 extract`` stores them; the run's head refines them (:func:`fasrnet.predict.scored_heatmaps`, the flip test when
 ``heatmap.flip_test``) and the keypoints go back to the frame as ``fasrnet predict`` maps them. So on a dataset's
@@ -35,8 +35,8 @@ from fasrnet import paths
 from fasrnet.backbone import load_frozen_backbone
 from fasrnet.codecs.heatmap import HeatmapCodec, flip_back
 from fasrnet.data.boxes import Box, write_boxes
-from fasrnet.data.crops import PersonBox, cut, view_geometry
 from fasrnet.data.posetrack import Frame, Person, Video, write_video
+from fasrnet.data.views import PersonBox, cut, view_geometry
 from fasrnet.demo.boxes import ScoredBox, clip_boxes, kept
 from fasrnet.demo.frames import MIN_FRAMES, open_frames, too_few_frames
 from fasrnet.demo.marks import find_marks, parse_marks
