@@ -2,6 +2,6 @@
 person-crop cache.
 
 Modules, bottom to top: ``jsonpath`` (the JSON reader every format shares), ``posetrack`` (PoseTrack files),
-``boxes`` (detection box files), ``images`` (frames decoded and verified), ``views`` (a person box → a cut,
-augmented view), ``crops`` (the crops stage); ``synthetic`` and ``download`` (packages of their own) make and
-fetch the data sets."""
+``boxes`` (detection box files and the rule that keeps a box), ``images`` (frames decoded and verified),
+``views`` (a person box → a cut, augmented view), ``crops`` (the crops stage); ``synthetic`` and ``download``
+(packages of their own) make and fetch the data sets."""

@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from fasrnet.cachesize import Projection, tree_bytes
 from fasrnet.codecs.heatmap import HeatmapCodec
-from fasrnet.data.boxes import read_boxes
+from fasrnet.data.boxes import kept_detection, read_boxes
 from fasrnet.data.images import ImageCache
 from fasrnet.data.posetrack import Video, detect_format, read_video
 from fasrnet.data.views import PersonBox, draw_augmentation, make_view, view_geometry
@@ -93,19 +93,18 @@ def gt_person_boxes(videos: list[Video]) -> list[PersonBox]:
 
 
 def detection_boxes(videos: list[Video], det_file: Path, threshold: float) -> list[PersonBox]:
-    """Detections above ``threshold``, matched to frames by image path; boxes naming no frame are an error."""
+    """The detections :func:`~fasrnet.data.boxes.kept_detection` keeps at ``threshold``, matched to frames by image
+    path; a kept box naming no frame is an error."""
     where = {frame.image: (v, t) for v, video in enumerate(videos) for t, frame in enumerate(video.frames)}
     boxes = read_boxes(det_file)
     out = []
     per_frame: dict[tuple[int, int], int] = {}
     for i, b in enumerate(boxes):
-        if b.category_id != 1 or b.score < threshold:
+        if b.category_id != 1 or not kept_detection(b.bbox, b.score, threshold):
             continue
         if b.image_name not in where:
             raise InputFormatError(det_file, f"[{i}].image_name",
                                    f"{b.image_name!r} is not a frame of any annotation file of this split")
-        if b.bbox[2] <= 0 or b.bbox[3] <= 0:
-            continue
         v, t = where[b.image_name]
         k = per_frame.get((v, t), 0)
         per_frame[(v, t)] = k + 1
