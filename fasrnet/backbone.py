@@ -36,7 +36,8 @@ from fasrnet.epochs import EpochLoop, log_csv
 from fasrnet.errors import FasrnetError
 from fasrnet.features import normalize
 from fasrnet.io import remove_path, save_torch, write_text
-from fasrnet.models.hrnet import HRNet, build_hrnet, load_backbone, read_checkpoint
+from fasrnet.models.checkpoint import read_checkpoint
+from fasrnet.models.hrnet import HRNet, build_hrnet, load_backbone
 from fasrnet.params import Params
 from fasrnet.resume import Unit, make_fingerprint, stage_params, store_digest, work_dir_for
 from fasrnet.runtime import adam, pick_device, seed_everything

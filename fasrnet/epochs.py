@@ -34,7 +34,7 @@ import torch
 
 from fasrnet.errors import FasrnetError
 from fasrnet.io import save_torch, write_text
-from fasrnet.models.hrnet import read_checkpoint
+from fasrnet.models.checkpoint import read_checkpoint
 from fasrnet.runtime import rng_state, set_rng_state
 
 #: What a state file holds; one missing any of them is not resumed.

@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from fasrnet.cachesize import Projection, tree_bytes
+from fasrnet.codecs.heatmap import STRIDE
 from fasrnet.data.crops import FRAMES, CropIndex
 from fasrnet.io import write_json
 from fasrnet.models.hrnet import HRNet
@@ -37,8 +38,6 @@ MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 #: The stored precision of features and heatmaps (the backbone runs in fp16 on GPU, fp32 on CPU).
 STORE_DTYPE = "float16"
-#: Heatmaps and the stored feature maps are 1/4 of the input crop.
-STRIDE = 4
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

@@ -22,8 +22,8 @@ from fasrnet.errors import FasrnetError, describe
 from fasrnet.features import FeatureStore
 from fasrnet.io import atomic_dir
 from fasrnet.keypoints import NUM_KEYPOINTS
+from fasrnet.models.checkpoint import read_checkpoint
 from fasrnet.models.fasrnet import FaSRnetHead, build_head
-from fasrnet.models.hrnet import read_checkpoint
 from fasrnet.params import Params
 from fasrnet.runs import RunConfig
 

@@ -54,15 +54,18 @@ from tqdm import tqdm
 
 from fasrnet import paths
 from fasrnet.codecs.heatmap import HeatmapCodec
-from fasrnet.data.crops import ImageCache, PersonBox, draw_augmentation, gt_person_boxes, load_split, make_view
+from fasrnet.data.crops import gt_person_boxes, load_split
+from fasrnet.data.images import ImageCache
 from fasrnet.data.posetrack import read_split
+from fasrnet.data.views import PersonBox, draw_augmentation, make_view
 from fasrnet.epochs import EpochLoop, log_csv
 from fasrnet.errors import FasrnetError, describe
 from fasrnet.evaluate import evaluate_videos
 from fasrnet.features import FeatureStore, prepare_backbone, run_backbone
 from fasrnet.io import remove_leftovers_beside, save_torch, write_bytes, write_json, write_text
+from fasrnet.models.checkpoint import read_checkpoint
 from fasrnet.models.fasrnet import FaSRnetHead, build_head, get_variant
-from fasrnet.models.hrnet import HRNet, read_checkpoint
+from fasrnet.models.hrnet import HRNet
 from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import Params
 from fasrnet.predict import predict_store

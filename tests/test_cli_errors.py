@@ -174,7 +174,7 @@ def test_interrupt_exits_130(tmp_path, capsys, monkeypatch):
 def test_checkpoint_error_with_an_empty_message_does_not_raise_in_the_formatter(tmp_path, monkeypatch):
     import torch
 
-    from fasrnet.models.hrnet import CheckpointError, read_checkpoint
+    from fasrnet.models.checkpoint import CheckpointError, read_checkpoint
 
     def load(*args, **kwargs):
         raise RuntimeError()

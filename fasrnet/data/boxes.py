@@ -19,8 +19,8 @@ Adapters:
   (``file_name``, ``nframes``, ``frame_id``).
 
 Entries with ``category_id`` ≠ 1 are dropped (the DCPose/PoseWarper loaders skip them). The score threshold is
-*not* applied here: the crops stage applies it, so the raw boxes stay available; ``min_score`` filters only when
-asked for explicitly.
+*not* applied here: the crops stage and the demo apply it (:func:`kept_detection`, the one rule for which box is
+used), so the raw boxes stay available; ``min_score`` filters only when asked for explicitly.
 """
 
 from __future__ import annotations
@@ -136,6 +136,12 @@ def read_boxes(path: str | Path) -> list[Box]:
 def write_boxes(path: str | Path, boxes: list[Box]) -> None:
     """Write boxes atomically in the pipeline's format (one entry per line is not needed: compact JSON)."""
     write_json(path, [b.to_json() for b in boxes])
+
+
+def kept_detection(bbox: tuple[float, float, float, float], score: float, threshold: float) -> bool:
+    """Whether a person box is used, by the crops stage and the demo alike: a score of at least ``threshold``
+    (``crops.det_score_threshold``) and a positive width and height (a zero-size box crops nothing)."""
+    return score >= threshold and bbox[2] > 0 and bbox[3] > 0
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ t−1, t and t+1 (clamped at the video's ends) with one affine transform, stored
 Boxes: train — the tight box over the person's annotated joints; val/test — the detection file
 (``detections/<split>_boxes.json``) above ``crops.det_score_threshold``, or the GT persons' boxes
 (``crops.eval_boxes: gt``; val only, the test split has no GT). Every box goes through
-:meth:`HeatmapCodec.box_to_center_scale` (input aspect ratio, 25% enlargement).
+:meth:`HeatmapCodec.box_to_center_scale` (input aspect ratio, 25% enlargement); the views are cut by
+:mod:`fasrnet.data.views`, the frames read by :mod:`fasrnet.data.images`.
 
 Train crops come as ``crops.train_views`` augmented views (scale, rotation, horizontal flip; one transform for
 all three frames), each drawn from its own generator seeded by (seed, video, frame, person, view): the cache
@@ -26,23 +27,23 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from fasrnet.cachesize import Projection, tree_bytes
-from fasrnet.codecs.heatmap import HeatmapCodec, apply_affine
-from fasrnet.data.boxes import read_boxes
+from fasrnet.codecs.heatmap import HeatmapCodec
+from fasrnet.data.boxes import kept_detection, read_boxes
+from fasrnet.data.images import ImageCache
 from fasrnet.data.posetrack import Video, detect_format, read_video
+from fasrnet.data.views import PersonBox, draw_augmentation, make_view, view_geometry
 from fasrnet.errors import FasrnetError, InputFormatError, describe
 from fasrnet.io import atomic_path, write_json
-from fasrnet.keypoints import FLIP_PAIRS, NUM_KEYPOINTS
+from fasrnet.keypoints import NUM_KEYPOINTS
 from fasrnet.paths import SPLITS
 from fasrnet.resume import Unit, make_fingerprint, tree_digest, work_dir_for
 from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter, first_pending_shard, npy_bytes, store_bytes
@@ -60,20 +61,6 @@ INDEX_FIELDS = {
 INDEX_ARRAYS = tuple(INDEX_FIELDS)
 #: The crop frames: t−1, t, t+1.
 FRAMES = 3
-
-
-@dataclass
-class PersonBox:
-    """One crop to cut: the person's box in frame ``frame`` of video ``video``."""
-
-    video: int
-    frame: int
-    person: int
-    box: tuple[float, float, float, float]
-    score: float = 1.0
-    track_id: int = -1
-    keypoints: np.ndarray | None = None  # (17, 3) image pixels, GT only
-    present: np.ndarray | None = None  # (17,) bool
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -106,143 +93,24 @@ def gt_person_boxes(videos: list[Video]) -> list[PersonBox]:
 
 
 def detection_boxes(videos: list[Video], det_file: Path, threshold: float) -> list[PersonBox]:
-    """Detections above ``threshold``, matched to frames by image path; boxes naming no frame are an error."""
+    """The detections :func:`~fasrnet.data.boxes.kept_detection` keeps at ``threshold``, matched to frames by image
+    path; a kept box naming no frame is an error."""
     where = {frame.image: (v, t) for v, video in enumerate(videos) for t, frame in enumerate(video.frames)}
     boxes = read_boxes(det_file)
     out = []
     per_frame: dict[tuple[int, int], int] = {}
     for i, b in enumerate(boxes):
-        if b.category_id != 1 or b.score < threshold:
+        if b.category_id != 1 or not kept_detection(b.bbox, b.score, threshold):
             continue
         if b.image_name not in where:
             raise InputFormatError(det_file, f"[{i}].image_name",
                                    f"{b.image_name!r} is not a frame of any annotation file of this split")
-        if b.bbox[2] <= 0 or b.bbox[3] <= 0:
-            continue
         v, t = where[b.image_name]
         k = per_frame.get((v, t), 0)
         per_frame[(v, t)] = k + 1
         out.append(PersonBox(v, t, k, b.bbox, b.score, k))
     out.sort(key=lambda pb: (pb.video, pb.frame, pb.person))
     return out
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Augmentation and cutting
-
-
-def draw_augmentation(rng: np.random.Generator, p: CropsParams) -> tuple[float, float, bool]:
-    """(scale factor, rotation degrees, flip) for one training view."""
-    if p.augmentation == "uniform":  # the paper's wording: rotation ±45°, scale 0.65–1.35
-        s = rng.uniform(1 - p.scale_factor, 1 + p.scale_factor)
-        r = rng.uniform(-p.rotation, p.rotation)
-    else:  # the official code: clipped Gaussians, rotation only with probability rotation_prob
-        s = float(np.clip(rng.standard_normal() * p.scale_factor + 1, 1 - p.scale_factor, 1 + p.scale_factor))
-        g = float(np.clip(rng.standard_normal() * p.rotation, -2 * p.rotation, 2 * p.rotation))
-        r = g if rng.random() <= p.rotation_prob else 0.0
-    flip = bool(rng.random() < p.flip_prob)
-    return float(s), float(r), flip
-
-
-def flip_joints(joints: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Swap left/right slots after mirroring (coordinates are already mirrored by the affine)."""
-    joints, vis = joints.copy(), vis.copy()
-    for a, b in FLIP_PAIRS:
-        joints[[a, b]] = joints[[b, a]]
-        vis[[a, b]] = vis[[b, a]]
-    return joints, vis
-
-
-def cut(images: list[np.ndarray], matrix: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
-    """Warp each RGB image with ``matrix`` → ``(len(images), 3, H, W)`` uint8."""
-    out = [cv2.warpAffine(img, matrix, size_wh, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-           for img in images]
-    return np.stack(out).transpose(0, 3, 1, 2)
-
-
-class ImageCache:
-    """A small LRU of decoded RGB frames: crops walk videos in frame order, so t−1, t, t+1 are reused.
-
-    Frames are verified as they are decoded: ``cv2.imread`` decodes a truncated JPEG as far as it goes and pads
-    the rest with grey, without an error. So a JPEG must end with its EOI marker (FF D9; NUL padding after it is
-    allowed) and a PNG with its IEND chunk, and whatever OpenCV cannot decode is an error naming the file.
-    """
-
-    #: End of a JPEG (EOI marker) and of a PNG (the IEND chunk with its CRC).
-    _JPEG_SOI, _JPEG_EOI = b"\xff\xd8", b"\xff\xd9"
-    _PNG_SIG, _PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
-
-    def __init__(self, root: Path, capacity: int = 8):
-        self.root = root
-        self.capacity = capacity
-        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
-
-    @classmethod
-    def _truncated(cls, data: bytes) -> str | None:
-        """Why ``data`` is a cut-off JPEG/PNG, or None (other formats are left to the decoder)."""
-        if data.startswith(cls._JPEG_SOI) and not data[-4096:].rstrip(b"\x00").endswith(cls._JPEG_EOI):
-            return "truncated JPEG (no end-of-image marker FF D9 at the end)"
-        if data.startswith(cls._PNG_SIG) and not data.endswith(cls._PNG_END):
-            return "truncated PNG (no IEND chunk at the end)"
-        return None
-
-    def get(self, rel: str) -> np.ndarray:
-        if rel in self._items:
-            self._items.move_to_end(rel)
-            return self._items[rel]
-        path = self.root / rel
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise FasrnetError(f"{path}: image missing") from None
-        except OSError as exc:
-            raise FasrnetError(f"{path}: image unreadable: {exc.strerror or exc}") from None
-        problem = "empty file" if not data else self._truncated(data)
-        if problem is not None:
-            raise FasrnetError(f"{path}: {problem}; re-download or re-extract the frame")
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        if img is None:
-            raise FasrnetError(f"{path}: not a decodable image ({len(data)} bytes)")
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        self._items[rel] = img
-        if len(self._items) > self.capacity:
-            self._items.popitem(last=False)
-        return img
-
-
-def neighbour_frames(video: Video, t: int) -> list[str]:
-    """Image paths of t−1, t, t+1, clamped at the video's ends."""
-    last = len(video.frames) - 1
-    return [video.frames[min(max(k, 0), last)].image for k in (t - 1, t, t + 1)]
-
-
-def view_geometry(pb: PersonBox, codec: HeatmapCodec, aug: tuple[float, float, bool] | None) -> dict:
-    """One view's affine ``matrix`` (image → crop), ``center``/``scale``/``rotation``/``flip`` and its training
-    targets: ``joints`` (17, 2) in crop pixels and ``joints_vis`` (17,) (visible, annotated, inside the crop)."""
-    center, scale = codec.box_to_center_scale(pb.box)
-    s, r, flip = aug if aug is not None else (1.0, 0.0, False)
-    scale = scale * s
-    matrix = codec.crop_transform(center, scale, rotation=r, flip=flip)
-    joints = np.zeros((NUM_KEYPOINTS, 2), dtype=np.float32)
-    vis = np.zeros(NUM_KEYPOINTS, dtype=np.float32)
-    if pb.keypoints is not None and pb.present is not None:
-        joints = apply_affine(pb.keypoints[:, :2], matrix).astype(np.float32)
-        vis = (pb.present & (pb.keypoints[:, 2] > 0)).astype(np.float32)
-        w, h = codec.input_wh
-        inside = (joints[:, 0] >= 0) & (joints[:, 0] <= w - 1) & (joints[:, 1] >= 0) & (joints[:, 1] <= h - 1)
-        vis *= inside
-        if flip:
-            joints, vis = flip_joints(joints, vis)
-    return {"matrix": matrix, "center": center, "scale": scale, "rotation": r, "flip": flip,
-            "joints": joints, "joints_vis": vis}
-
-
-def make_view(pb: PersonBox, video: Video, cache: ImageCache, codec: HeatmapCodec,
-              aug: tuple[float, float, bool] | None) -> dict:
-    """:func:`view_geometry` plus the cut images ``(3 frames, 3, H, W)`` uint8."""
-    view = view_geometry(pb, codec, aug)
-    view["images"] = cut([cache.get(p) for p in neighbour_frames(video, pb.frame)], view["matrix"], codec.input_wh)
-    return view
 
 
 # --------------------------------------------------------------------------------------------------------------

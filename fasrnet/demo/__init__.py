@@ -3,5 +3,6 @@ beside it (docs/demo.md).
 
 Modules, bottom to top: ``frames`` (reading the clip, frame names), ``boxes`` (a box file matched to the clip's
 frames), ``marks`` (which frames are degraded), ``overlay`` (drawing and writing ``overlay.mp4``), ``run`` (the
-demo itself); ``synthetic`` writes a synthetic val video as a clip with its boxes, for the embedded default.
+demo itself). The clip to try it on with the embedded default, a synthetic val video with its boxes, is not
+written here: :mod:`fasrnet.data.synthetic.clip` writes it (``fasrnet synthesize --video``).
 """

@@ -3,9 +3,9 @@
 The file is in the pipeline's or DCPose's detection format (:func:`fasrnet.data.boxes.read_detections`). Its
 boxes may name frames of several videos (a split's ``detections/val_boxes.json``): then only those of the video
 folder named like the clip are taken. A box belongs to the frame of the same :func:`~fasrnet.demo.frames.frame_key`
-(frame number, else basename); it is kept, as in the crops stage, when it scores at least
-``crops.det_score_threshold`` and has a positive width and height. A kept box naming no frame of the clip is an
-error once the clip has been read (docs/demo.md).
+(frame number, else basename); it is kept, as in the crops stage (:func:`fasrnet.data.boxes.kept_detection`),
+when it scores at least ``crops.det_score_threshold`` and has a positive width and height. A kept box naming no
+frame of the clip is an error once the clip has been read (docs/demo.md).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fasrnet.data.boxes import read_detections
+from fasrnet.data.boxes import kept_detection, read_detections
 from fasrnet.demo.frames import frame_key
 from fasrnet.errors import FasrnetError
 
@@ -48,11 +48,6 @@ class ClipBoxes:
         return sum(len(v) for v in self.by_key.values())
 
 
-def kept(bbox: tuple[float, float, float, float], score: float, threshold: float) -> bool:
-    """The crops stage's rule for a detection box: a score of at least ``threshold`` and a positive size."""
-    return score >= threshold and bbox[2] > 0 and bbox[3] > 0
-
-
 def clip_boxes(path: str | Path, video_name: str, threshold: float) -> ClipBoxes:
     """Read ``path`` and keep the boxes of the clip ``video_name`` scoring at least ``threshold``."""
     path = Path(path)
@@ -71,7 +66,7 @@ def clip_boxes(path: str | Path, video_name: str, threshold: float) -> ClipBoxes
     by_key: dict[int | str, list[ScoredBox]] = {}
     names: dict[int | str, str] = {}
     for d in detections:
-        if not kept(d.bbox, d.score, threshold):
+        if not kept_detection(d.bbox, d.score, threshold):
             continue
         key = frame_key(d.image_name)
         by_key.setdefault(key, []).append((d.bbox, d.score))

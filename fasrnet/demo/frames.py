@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fasrnet.data.crops import ImageCache
+from fasrnet.data.images import ImageCache
 from fasrnet.errors import FasrnetError
 
 #: Frame image files a folder may hold.

@@ -2,7 +2,7 @@
 (docs/demo.md).
 
 For every frame t and every person box of t, the box cuts frames t−1, t, t+1 (clamped at the clip's ends) with
-one affine transform, exactly as the crops stage does (:func:`fasrnet.data.crops.view_geometry` and ``cut``); the
+one affine transform, exactly as the crops stage does (:func:`fasrnet.data.views.view_geometry` and ``cut``); the
 frozen backbone runs on the three crops and its outputs are rounded to the feature cache's fp16, as ``fasrnet
 extract`` stores them; the run's head refines them (:func:`fasrnet.predict.scored_heatmaps`, the flip test when
 ``heatmap.flip_test``) and the keypoints go back to the frame as ``fasrnet predict`` maps them. So on a dataset's
@@ -34,10 +34,10 @@ from tqdm import tqdm
 from fasrnet import paths
 from fasrnet.backbone import load_frozen_backbone
 from fasrnet.codecs.heatmap import HeatmapCodec, flip_back
-from fasrnet.data.boxes import Box, write_boxes
-from fasrnet.data.crops import PersonBox, cut, view_geometry
+from fasrnet.data.boxes import Box, kept_detection, write_boxes
 from fasrnet.data.posetrack import Frame, Person, Video, write_video
-from fasrnet.demo.boxes import ScoredBox, clip_boxes, kept
+from fasrnet.data.views import PersonBox, cut, view_geometry
+from fasrnet.demo.boxes import ScoredBox, clip_boxes
 from fasrnet.demo.frames import MIN_FRAMES, open_frames, too_few_frames
 from fasrnet.demo.marks import find_marks, parse_marks
 from fasrnet.demo.overlay import OverlayWriter, Pose, compose, overlay_size
@@ -142,7 +142,7 @@ def _pose(person: Person) -> Pose:
 
 def _detected(detector: PersonDetector, rgb: np.ndarray, threshold: float) -> list[ScoredBox]:
     found = [((float(x), float(y), float(w), float(h)), float(s)) for x, y, w, h, s in detector.detect(rgb)]
-    return [(box, s) for box, s in found if kept(box, s, threshold)]
+    return [(box, s) for box, s in found if kept_detection(box, s, threshold)]
 
 
 def _outside(box: ScoredBox, width: int, height: int) -> bool:

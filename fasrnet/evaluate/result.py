@@ -1,15 +1,16 @@
-"""The result of an evaluation (:class:`EvalResult`): poseval's numbers, its printed table and the metrics JSON
-(``fasrnet/evaluate/report.py``)."""
+"""The result of an evaluation (:class:`EvalResult`): poseval's numbers, its printed table
+(``fasrnet/evaluate/report.py``) and the metrics JSON (:func:`result_dict`)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from fasrnet.evaluate.posefile import JOINT_NAMES
-from fasrnet.evaluate.report import HEADER, format_row, result_dict
+from fasrnet.evaluate.report import HEADER, format_row
 
 
 @dataclass
@@ -56,3 +57,31 @@ class EvalResult:
 
     def to_dict(self) -> dict[str, Any]:
         return result_dict(self)
+
+
+def _num(v: float) -> float | None:
+    """JSON has no NaN: a joint without GT (AP NaN) is written as null."""
+    return None if math.isnan(v) else float(v)
+
+
+def result_dict(result: EvalResult, with_sequences: bool = True) -> dict[str, Any]:
+    """The metrics JSON: full-precision columns, per-joint AP / precision / recall (×100, keyed by poseval
+    joint name), the printed table, and counts."""
+    out: dict[str, Any] = {
+        "columns": {k: _num(v) for k, v in result.columns.items()},
+        "printed_header": HEADER,
+        "printed_row": result.row(),
+        "n_eval_frames": int(result.n_eval_frames),
+        "per_joint_ap": {n: _num(v) for n, v in zip(JOINT_NAMES, result.ap)},
+        "per_joint_precision": {n: _num(v) for n, v in zip(JOINT_NAMES, result.precision)},
+        "per_joint_recall": {n: _num(v) for n, v in zip(JOINT_NAMES, result.recall)},
+        "mean_precision": _num(result.mean_precision),
+        "mean_recall": _num(result.mean_recall),
+        "n_gt_joints": {n: int(v) for n, v in zip(JOINT_NAMES, result.n_gt)},
+        "n_pred_joints": {n: int(v) for n, v in zip(JOINT_NAMES, result.n_pred)},
+    }
+    if result.warnings:
+        out["warnings"] = list(result.warnings)
+    if with_sequences and result.per_sequence:
+        out["per_sequence"] = {name: result_dict(res, False) for name, res in sorted(result.per_sequence.items())}
+    return out

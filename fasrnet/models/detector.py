@@ -28,7 +28,7 @@ from fasrnet.cachesize import human
 from fasrnet.data.download.manifest import Artefact, FileSpec, Manifest, load_manifest
 from fasrnet.data.download.verify import check_file, sha256_file, verified_sha
 from fasrnet.errors import FasrnetError
-from fasrnet.models.hrnet import read_checkpoint
+from fasrnet.models.checkpoint import read_checkpoint
 
 #: COCO's category id of ``person`` in torchvision's 91-class label space.
 PERSON_LABEL = 1

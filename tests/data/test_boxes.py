@@ -12,6 +12,7 @@ from fasrnet.data.boxes import (
     convert,
     from_dcpose,
     from_mmpose,
+    kept_detection,
     load_image_index,
     normalize_image_name,
     read_boxes,
@@ -159,6 +160,16 @@ def test_cli_boxes_convert_and_check(tmp_path, capsys):
                                        "score": 0.5, "nframes": 2}])
     assert main(["boxes", "convert", "--from-format", "dcpose", "--in", str(dc), "--out", str(out)]) == 0
     assert read_boxes(out)[0].image_id == 10003420000
+
+
+@pytest.mark.parametrize(("bbox", "score", "kept"), [
+    ((0.0, 0.0, 10.0, 20.0), 0.5, True),  # the threshold itself is kept
+    ((0.0, 0.0, 10.0, 20.0), 0.49, False),
+    ((0.0, 0.0, 0.0, 20.0), 0.9, False),  # no width: the crop would be empty
+    ((0.0, 0.0, 10.0, 0.0), 0.9, False),
+])
+def test_kept_detection_is_score_at_least_the_threshold_and_a_positive_size(bbox, score, kept):
+    assert kept_detection(bbox, score, 0.5) is kept
 
 
 NONFINITE = {"NaN": "the number nan", "Infinity": "the number inf", "-Infinity": "the number -inf",

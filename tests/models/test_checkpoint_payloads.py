@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from fasrnet.models.hrnet import CheckpointError, build_hrnet, load_backbone, read_checkpoint
+from fasrnet.models.checkpoint import CheckpointError, read_checkpoint
+from fasrnet.models.hrnet import build_hrnet, load_backbone
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 

@@ -7,14 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from fasrnet.models.checkpoint import CheckpointError, read_checkpoint
 from fasrnet.models.hrnet import (
     HRNET_SPECS,
-    CheckpointError,
     build_hrnet,
     load_backbone,
     load_state_into,
     normalize_state_dict,
-    read_checkpoint,
     to_mmpose,
 )
 

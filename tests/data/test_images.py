@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fasrnet.data.crops import ImageCache
+from fasrnet.data.images import ImageCache
 from fasrnet.errors import FasrnetError
 
 
