@@ -5,13 +5,16 @@ A stage's command is ``fasrnet <subcommand> …``; its code is the import closur
 files reached (a lazy import inside a function counts: it runs when the function does; an ``if TYPE_CHECKING:``
 block does not), the packages' ``__init__.py`` on the way, and package data files a module names by a string
 literal (``"literature.yaml"`` beside ``tables/literature.py``). A dispatching command imports the commands it runs
-(``acquire`` → ``synthesize``, ``download``). Two kinds of module are not a stage's code:
+(``acquire`` → ``synthesize``, ``download``). These modules are not a stage's code:
 
 - what runs around every command (``fasrnet/cli.py``: parsing, the output locks, the error boundary, the stage's
   record): it decides nothing about what a stage writes, and no command module imports it;
 - ``fasrnet/params.py``, the params schema: what a stage reads from params is tracked as values (DVC's ``params:``,
   the Snakemake stamps and the resume fingerprints hold the resolved values; ``params.yaml`` lists every key, which a
-  test keeps so), so adding or documenting a key reruns nothing, and a changed value reruns what reads it.
+  test keeps so), so adding or documenting a key reruns nothing, and a changed value reruns what reads it;
+- ``fasrnet/stages.py``, the stage registry: what it says of a stage (its command, deps, outputs and the params
+  keys it reads) is in ``dvc.yaml`` and the Snakemake rules, which both tools compare themselves; adding a stage or
+  changing another's priority reruns nothing;
 - this module: a resumable stage's fingerprint holds the digest it computes, and a change to how digests are
   computed changes the digests themselves.
 
@@ -42,9 +45,10 @@ ROOT = PACKAGE_DIR.parent
 CLI_MODULE = f"{PACKAGE}.cli"
 #: The package of the command modules (``fasrnet/commands/<subcommand>.py``).
 COMMANDS_PACKAGE = f"{PACKAGE}.commands"
-#: Modules that are no stage's code though stages import them (see the module docstring): the params schema, whose
-#: values are tracked instead, and this module, whose only part in a stage's output is the digest it computes.
-NOT_CODE = frozenset({f"{PACKAGE}.params", f"{PACKAGE}.codedeps"})
+#: Modules that are no stage's code though stages import them (see the module docstring): the params schema and the
+#: stage registry, whose every word about a stage both tools compare directly, and this module, whose only part in a
+#: stage's output is the digest it computes.
+NOT_CODE = frozenset({f"{PACKAGE}.params", f"{PACKAGE}.stages", f"{PACKAGE}.codedeps"})
 #: Where each stage command's code digest is kept for the workflows, one file per subcommand.
 DIGEST_DIR = Path("workflow/code")
 #: Files that are code or package data (a string literal naming a sibling file of one of these suffixes is data).

@@ -1,4 +1,4 @@
-"""``fasrnet evaluate``: what the CLI handler runs (arguments are defined in ``fasrnet.cli._add_evaluate``)."""
+"""``fasrnet evaluate``: what the CLI handler runs (its arguments: ``fasrnet.commands.evaluate``)."""
 
 from __future__ import annotations
 

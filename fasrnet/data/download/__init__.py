@@ -31,7 +31,7 @@ The modules, bottom to top (each imports only those above it in this list):
 - :mod:`~fasrnet.data.download.orchestration` — selecting, fetching and installing artefacts (:class:`Plan`);
 - :mod:`~fasrnet.data.download.adopt` — adopting an extracted tree from ``--from DIR``: staged, its box files
   converted, verified, then moved into place with ``dataset.json`` (:func:`adopt_copy`);
-- :mod:`~fasrnet.data.download.command` — :func:`cli_download`, the handler ``fasrnet.cli`` calls.
+- :mod:`~fasrnet.data.download.command` — :func:`cli_download`, the handler ``fasrnet.commands.download`` calls.
 
 The names below are re-exported so that ``from fasrnet.data.download import X`` keeps working.
 """

@@ -1,4 +1,4 @@
-"""``fasrnet download``: the handler the CLI calls (its arguments are defined in ``fasrnet.cli``), ``--list``,
+"""``fasrnet download``: the handler the CLI calls (its arguments: ``fasrnet.commands.download``), ``--list``,
 ``--verify-only`` and the layout report."""
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _expected_for(manifest: Manifest, dataset: str,
 
 
 def cli_download(args: argparse.Namespace, params: Any, log: Log = log_to_stderr) -> int:
-    """``fasrnet download`` (its arguments: ``fasrnet.cli``)."""
+    """``fasrnet download`` (its arguments: ``fasrnet.commands.download``)."""
     p = params.download
     manifest = load_manifest(args.manifest)
     if args.list:
