@@ -61,7 +61,7 @@ def test_every_torch_load_in_the_package_reads_data_only():
     found = [p for path in files for p in problems(path.read_text(encoding="utf-8"), str(path.relative_to(PACKAGE)))]
     assert not found, "\n".join(found)
     # the one reader really is there (the check above would pass on a package that loads nothing)
-    assert "weights_only=True" in (PACKAGE / "models" / "hrnet.py").read_text(encoding="utf-8")
+    assert "weights_only=True" in (PACKAGE / "models" / "checkpoint.py").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("source", [

@@ -1,4 +1,4 @@
-"""``fasrnet tables``: paper Tables 1-10, summary metrics and figures (docs/tables.md)."""
+"""``fasrnet tables``: paper Tables 1-10 (``results/tables.md``), summary metrics and figures, from metrics files."""
 
 from __future__ import annotations
 

@@ -82,6 +82,7 @@ def test_dvc_hands_a_payload_run_to_fasrnet_literally(tmp_path, payload):
     # ${key} into commands unescaped, so its commands name the run only through $DVC_STAGE: no quoting to break.
     shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
     shutil.copytree(REPO / "fasrnet", tmp_path / "fasrnet", ignore=shutil.ignore_patterns("__pycache__"))  # code deps
+    shutil.copytree(REPO / "workflow" / "code", tmp_path / "workflow" / "code")  # each stage's code digest
     _params(tmp_path, run=payload)
     for dep in ("data/features/syn17", "data/crops/syn17", "data/raw/syn17"):  # train's deps must exist to run
         (tmp_path / dep).mkdir(parents=True)
