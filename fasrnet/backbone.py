@@ -30,7 +30,8 @@ from tqdm import tqdm
 
 from fasrnet import paths
 from fasrnet.codecs.heatmap import HeatmapCodec, joints_mse
-from fasrnet.data.crops import CropIndex, build_crops
+from fasrnet.data.crops import build_crops
+from fasrnet.data.cropstore import CropIndex
 from fasrnet.data.synthetic import synthesize_dataset
 from fasrnet.epochs import EpochLoop, log_csv
 from fasrnet.errors import FasrnetError

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from fasrnet.cachesize import Projection, tree_bytes
 from fasrnet.codecs.heatmap import STRIDE
-from fasrnet.data.crops import FRAMES, CropIndex
+from fasrnet.data.cropstore import FRAMES, CropIndex
 from fasrnet.io import write_json
 from fasrnet.models.hrnet import HRNet
 from fasrnet.resume import Unit, make_fingerprint, module_digest, store_digest, work_dir_for

@@ -258,7 +258,8 @@ class LossParams(Section):
 
 
 class CropsParams(Section):
-    """The person-crop cache (``fasrnet/data/crops.py``).
+    """The person-crop cache (``fasrnet/data/crops.py``; which boxes, ``eval_boxes`` and ``det_score_threshold``:
+    ``fasrnet/data/persons.py``).
 
     Augmentation: ``clipped_gaussian`` is the official code's (scale clip(N·0.35+1, 0.65, 1.35), rotation
     clip(N·45°, ±90°) with probability 0.6); ``uniform`` is the paper's wording (rotation ±45°, scale 0.65–1.35).

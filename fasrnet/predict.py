@@ -16,7 +16,7 @@ import torch
 
 from fasrnet import paths
 from fasrnet.codecs.heatmap import HeatmapCodec, flip_back
-from fasrnet.data.crops import CropIndex
+from fasrnet.data.cropstore import CropIndex
 from fasrnet.data.posetrack import Frame, Person, Video, write_video
 from fasrnet.errors import FasrnetError, describe
 from fasrnet.features import FeatureStore

@@ -54,8 +54,8 @@ from tqdm import tqdm
 
 from fasrnet import paths
 from fasrnet.codecs.heatmap import HeatmapCodec
-from fasrnet.data.crops import gt_person_boxes, load_split
 from fasrnet.data.images import ImageCache
+from fasrnet.data.persons import gt_person_boxes, load_split
 from fasrnet.data.posetrack import read_split
 from fasrnet.data.views import PersonBox, draw_augmentation, make_view
 from fasrnet.epochs import EpochLoop, log_csv

@@ -122,6 +122,13 @@ def test_the_floors_are_those_the_architecture_page_lists():
                 assert f"`{p.removeprefix('fasrnet.')}" in page, f"docs/architecture.md does not name {p}"
 
 
+def test_only_the_crops_stage_users_import_the_crops_stage():
+    # what other stages need of crops lives beside it: which persons (data.persons), the crop store (data.cropstore)
+    importers = {m for m, targets in import_graph().items() if "fasrnet.data.crops" in targets}
+    assert "fasrnet.commands.crops" in importers  # the graph sees the stage's own command
+    assert importers <= {"fasrnet.data.crops", "fasrnet.backbone", "fasrnet.commands.crops"}
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["evaluate", "--help"]])
 def test_parsing_the_command_line_loads_neither_pydantic_nor_torch(argv):
     # the parser is built for every command, `--help` included: it must not pay for the params or network stacks

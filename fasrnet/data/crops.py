@@ -1,9 +1,7 @@
 """The person-crop cache (``fasrnet crops``): for every person of frame t, the box of frame t crops frames
 t−1, t and t+1 (clamped at the video's ends) with one affine transform, stored as uint8 shards.
 
-Boxes: train — the tight box over the person's annotated joints; val/test — the detection file
-(``detections/<split>_boxes.json``) above ``crops.det_score_threshold``, or the GT persons' boxes
-(``crops.eval_boxes: gt``; val only, the test split has no GT). Every box goes through
+Which persons, and their boxes: :mod:`fasrnet.data.persons`. Every box goes through
 :meth:`HeatmapCodec.box_to_center_scale` (input aspect ratio, 25% enlargement); the views are cut by
 :mod:`fasrnet.data.views`, the frames read by :mod:`fasrnet.data.images`.
 
@@ -11,22 +9,14 @@ Train crops come as ``crops.train_views`` augmented views (scale, rotation, hori
 all three frames), each drawn from its own generator seeded by (seed, video, frame, person, view): the cache
 is identical whatever order or shard it is written in, so a resumed run writes the same bytes.
 
-Output directory (``data/crops/<dataset>/<split>/``):
-
-- the shard store (:mod:`fasrnet.shards`) with field ``images``: ``(3 frames, 3 RGB, H, W)`` uint8;
-- ``index.npz``: per crop ``video``, ``frame``, ``person``, ``track_id``, ``center`` (2), ``scale`` (2),
-  ``rotation``, ``flip``, ``score`` (box score; 1 for GT boxes), ``joints`` (17, 2) in crop pixels and
-  ``joints_vis`` (17,) training weights (train only; zeros elsewhere);
-- ``index.json``: dataset, split, annotation format, videos (name, annotation file, frame image paths), counts.
-  Written last: a store without it is incomplete.
-- ``fingerprint.json``: what made the store (params, dataset tree, code); the store is built in a work
-  directory and swapped in when complete (docs/resume.md).
+Output directory (``data/crops/<dataset>/<split>/``): the crop store, whose files (shards, ``index.npz``,
+``index.json``, written last) and reader are :mod:`fasrnet.data.cropstore`'s, and ``fingerprint.json``: what made
+the store (params, dataset tree, code); the store is built in a work directory and swapped in when complete
+(docs/resume.md).
 """
 
 from __future__ import annotations
 
-import json
-import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,109 +27,19 @@ from tqdm import tqdm
 
 from fasrnet.cachesize import Projection, tree_bytes
 from fasrnet.codecs.heatmap import HeatmapCodec
-from fasrnet.data.boxes import kept_detection, read_boxes
+from fasrnet.data.cropstore import INDEX_ARRAYS, INDEX_FIELDS, CropIndex, crop_fields, index_bytes
 from fasrnet.data.images import ImageCache
-from fasrnet.data.posetrack import Video, detect_format, read_video
+from fasrnet.data.persons import load_split, person_boxes
+from fasrnet.data.posetrack import Video
 from fasrnet.data.views import PersonBox, draw_augmentation, make_view, view_geometry
-from fasrnet.errors import FasrnetError, InputFormatError, describe
+from fasrnet.errors import FasrnetError
 from fasrnet.io import atomic_path, write_json
-from fasrnet.keypoints import NUM_KEYPOINTS
 from fasrnet.paths import SPLITS
 from fasrnet.resume import Unit, make_fingerprint, tree_digest, work_dir_for
-from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter, first_pending_shard, npy_bytes, store_bytes
+from fasrnet.shards import ShardWriter, first_pending_shard, store_bytes
 
 if TYPE_CHECKING:
     from fasrnet.params import CropsParams
-
-#: ``index.npz``: per crop, each array's dtype and per-crop shape (the size projection reads them too).
-INDEX_FIELDS = {
-    "video": Field((), "int64"), "frame": Field((), "int64"), "person": Field((), "int64"),
-    "track_id": Field((), "int64"), "center": Field((2,), "float64"), "scale": Field((2,), "float64"),
-    "rotation": Field((), "float64"), "flip": Field((), "bool"), "score": Field((), "float64"),
-    "joints": Field((NUM_KEYPOINTS, 2), "float32"), "joints_vis": Field((NUM_KEYPOINTS,), "float32"),
-}
-INDEX_ARRAYS = tuple(INDEX_FIELDS)
-#: The crop frames: t−1, t, t+1.
-FRAMES = 3
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Boxes
-
-
-def keypoint_box(keypoints: np.ndarray, present: np.ndarray) -> tuple[float, float, float, float] | None:
-    """The tight box over annotated joints; None when fewer than two joints or a zero-area box."""
-    pts = keypoints[present, :2]
-    if len(pts) < 2:
-        return None
-    x0, y0 = pts.min(axis=0)
-    x1, y1 = pts.max(axis=0)
-    if x1 - x0 <= 0 and y1 - y0 <= 0:
-        return None
-    return float(x0), float(y0), float(max(x1 - x0, 1.0)), float(max(y1 - y0, 1.0))
-
-
-def gt_person_boxes(videos: list[Video]) -> list[PersonBox]:
-    out = []
-    for v, video in enumerate(videos):
-        for t, frame in enumerate(video.frames):
-            for p, person in enumerate(frame.persons):
-                box = keypoint_box(person.keypoints, person.present)
-                if box is None:
-                    continue
-                out.append(PersonBox(v, t, p, box, 1.0, -1 if person.track_id is None else person.track_id,
-                                     person.keypoints.copy(), person.present.copy()))
-    return out
-
-
-def detection_boxes(videos: list[Video], det_file: Path, threshold: float) -> list[PersonBox]:
-    """The detections :func:`~fasrnet.data.boxes.kept_detection` keeps at ``threshold``, matched to frames by image
-    path; a kept box naming no frame is an error."""
-    where = {frame.image: (v, t) for v, video in enumerate(videos) for t, frame in enumerate(video.frames)}
-    boxes = read_boxes(det_file)
-    out = []
-    per_frame: dict[tuple[int, int], int] = {}
-    for i, b in enumerate(boxes):
-        if b.category_id != 1 or not kept_detection(b.bbox, b.score, threshold):
-            continue
-        if b.image_name not in where:
-            raise InputFormatError(det_file, f"[{i}].image_name",
-                                   f"{b.image_name!r} is not a frame of any annotation file of this split")
-        v, t = where[b.image_name]
-        k = per_frame.get((v, t), 0)
-        per_frame[(v, t)] = k + 1
-        out.append(PersonBox(v, t, k, b.bbox, b.score, k))
-    out.sort(key=lambda pb: (pb.video, pb.frame, pb.person))
-    return out
-
-
-# --------------------------------------------------------------------------------------------------------------
-# The stage
-
-
-def load_split(dataset_dir: Path, split: str) -> tuple[list[Video], list[str], int]:
-    """Videos of one split (sorted by file name), their annotation files, and the annotation format."""
-    ann_dir = dataset_dir / "annotations" / split
-    files = sorted(ann_dir.glob("*.json"))
-    if not files:
-        raise FasrnetError(f"{ann_dir}: no annotation files; run `fasrnet synthesize` or `fasrnet download` first")
-    videos = [read_video(f) for f in files]
-    fmt = detect_format(json.loads(files[0].read_text(encoding="utf-8")))
-    return videos, [str(f.relative_to(dataset_dir)) for f in files], fmt
-
-
-def person_boxes(dataset_dir: Path, split: str, videos: list[Video], p: CropsParams) -> list[PersonBox]:
-    if split == "train":
-        return gt_person_boxes(videos)
-    if p.eval_boxes == "gt":
-        if split == "test":
-            raise FasrnetError("crops.eval_boxes: gt needs ground truth, which the test split does not have; "
-                               "use detections for test")
-        return gt_person_boxes(videos)
-    det = dataset_dir / "detections" / f"{split}_boxes.json"
-    if not det.exists():
-        raise FasrnetError(f"{det}: detection file missing (crops.eval_boxes is 'detections')")
-    return detection_boxes(videos, det, p.det_score_threshold)
 
 
 def crops_fingerprint(dataset_dir: Path, split: str, codec: HeatmapCodec, p: CropsParams,
@@ -151,18 +51,6 @@ def crops_fingerprint(dataset_dir: Path, split: str, codec: HeatmapCodec, p: Cro
 
 def _crops_complete(directory: Path) -> bool:
     return (directory / "index.json").is_file() and (directory / "index.npz").is_file()
-
-
-def crop_fields(codec: HeatmapCodec) -> dict[str, Field]:
-    """The crop store's one field: ``images``, ``(3 frames, 3 RGB, H, W)`` uint8."""
-    w, h = codec.input_wh
-    return {"images": Field((FRAMES, 3, h, w), "uint8")}
-
-
-def index_bytes(count: int) -> int:
-    """Bytes of ``index.npz``'s arrays for ``count`` crops (headers included; the zip's own entries, some
-    hundred bytes per array, are not counted)."""
-    return sum(npy_bytes((count, *f.shape), f.dtype) for f in INDEX_FIELDS.values())
 
 
 @dataclass
@@ -289,51 +177,3 @@ def _write_crops(plan: CropsPlan, out_dir: Path, progress: bool) -> dict[str, in
     }
     write_json(out_dir / "index.json", index, indent=1)
     return {"crops": len(items), "persons": len(pboxes), "videos": len(videos)}
-
-
-def _read_index_json(path: Path) -> dict[str, Any]:
-    """``index.json``, checked for the keys readers use; damage is one error naming the file."""
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        missing = [k for k in ("dataset", "split", "format", "input_size", "count", "persons", "videos")
-                   if k not in info]
-        int(info.get("count", 0))
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise ShardStoreError(f"{path}: corrupt crop index ({describe(exc)}); "
-                              "re-run `fasrnet crops`") from None
-    if missing:
-        raise ShardStoreError(f"{path}: corrupt crop index (missing {', '.join(missing)}); re-run `fasrnet crops`")
-    return info
-
-
-@dataclass
-class CropIndex:
-    """A complete crop store: its metadata arrays, JSON index and image shards."""
-
-    dir: Path
-    info: dict
-    arrays: dict[str, np.ndarray]
-    images: ShardReader
-
-    @classmethod
-    def open(cls, directory: str | Path) -> CropIndex:
-        directory = Path(directory)
-        index = directory / "index.json"
-        if not index.exists():
-            raise ShardStoreError(f"{directory}: crop cache missing or incomplete (no index.json); "
-                                  "run `fasrnet crops` first")
-        info = _read_index_json(index)
-        npz_path = directory / "index.npz"
-        try:
-            with np.load(npz_path, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise ShardStoreError(f"{npz_path}: corrupt crop index ({describe(exc)}); re-run `fasrnet crops`") from None
-        missing = [k for k in INDEX_ARRAYS if k not in arrays or len(arrays[k]) != info["count"]]
-        if missing:
-            raise ShardStoreError(f"{npz_path}: corrupt crop index (arrays {missing} missing or of another "
-                                  f"length than count {info['count']}); re-run `fasrnet crops`")
-        return cls(directory, info, arrays, ShardReader(directory))
-
-    def __len__(self) -> int:
-        return int(self.info["count"])

@@ -14,7 +14,7 @@ import pytest
 
 from fasrnet.cli import main
 from fasrnet.data.boxes import read_boxes
-from fasrnet.data.crops import CropIndex
+from fasrnet.data.cropstore import CropIndex
 from fasrnet.data.posetrack import read_video
 
 REAL = Path(__file__).parent / "mmpose_posetrack18"

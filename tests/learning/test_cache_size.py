@@ -14,7 +14,8 @@ from fasrnet import cachesize, paths
 from fasrnet.backbone import load_frozen_backbone
 from fasrnet.cli import main
 from fasrnet.codecs.heatmap import HeatmapCodec
-from fasrnet.data.crops import build_crops, index_bytes, plan_crops
+from fasrnet.data.crops import build_crops, plan_crops
+from fasrnet.data.cropstore import index_bytes
 from fasrnet.features import extract, plan_extract
 from fasrnet.params import load_params
 from fasrnet.shards import store_bytes

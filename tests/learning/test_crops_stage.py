@@ -10,7 +10,9 @@ from conftest import write_params
 from fasrnet import paths
 from fasrnet.cli import main
 from fasrnet.codecs.heatmap import HeatmapCodec, apply_affine
-from fasrnet.data.crops import CropIndex, build_crops, keypoint_box
+from fasrnet.data.crops import build_crops
+from fasrnet.data.cropstore import CropIndex
+from fasrnet.data.persons import keypoint_box
 from fasrnet.data.posetrack import read_split
 from fasrnet.errors import FasrnetError
 from fasrnet.params import load_params
