@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from fasrnet.errors import FasrnetError
-from fasrnet.paths import DEFAULT_PARAMS_FILE
+from fasrnet.paths import DEFAULT_PARAMS_FILE, SPLITS
 
 if TYPE_CHECKING:
     from fasrnet.params import Params
@@ -37,6 +37,11 @@ def dataset_arg(p: argparse.ArgumentParser, required: bool = True, help: str = "
 def run_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--run", required=required, default=None, type=stage_item,
                    help="a run named in params.yaml `runs`" + ITEM_HELP)
+
+
+def split_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split", nargs="+", default=None, choices=list(SPLITS),
+                   help="default: every split the dataset has (PoseTrack21: train val)")
 
 
 def threads_arg(p: argparse.ArgumentParser) -> None:

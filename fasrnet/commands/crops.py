@@ -6,9 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fasrnet.commands.common import check_dataset, dataset_arg, made, space_arg, splits, state_note
+from fasrnet.commands.common import check_dataset, dataset_arg, made, space_arg, split_arg, splits, state_note
 from fasrnet.errors import FasrnetError
-from fasrnet.paths import SPLITS
 
 if TYPE_CHECKING:
     from fasrnet.params import Params
@@ -45,8 +44,7 @@ def run(args: argparse.Namespace, params: Params) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("crops", help="cut person crops (frames t-1, t, t+1) into the crop cache")
     dataset_arg(p)
-    p.add_argument("--split", nargs="+", default=None, choices=list(SPLITS),
-                   help="default: every split the dataset has (PoseTrack21: train val)")
+    split_arg(p)
     p.add_argument("--out", type=Path, default=None, help="output directory (one split only; "
                    "default data/crops/<dataset>/<split>)")
     space_arg(p)

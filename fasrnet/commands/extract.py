@@ -6,8 +6,16 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fasrnet.commands.common import check_dataset, dataset_arg, made, space_arg, splits, state_note, threads_arg
-from fasrnet.paths import SPLITS
+from fasrnet.commands.common import (
+    check_dataset,
+    dataset_arg,
+    made,
+    space_arg,
+    split_arg,
+    splits,
+    state_note,
+    threads_arg,
+)
 
 if TYPE_CHECKING:
     from fasrnet.params import Params
@@ -49,8 +57,7 @@ def run(args: argparse.Namespace, params: Params) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("extract", help="run the frozen backbone once over every crop into the feature cache")
     dataset_arg(p)
-    p.add_argument("--split", nargs="+", default=None, choices=list(SPLITS),
-                   help="default: every split the dataset has (PoseTrack21: train val)")
+    split_arg(p)
     threads_arg(p)
     space_arg(p)
     p.set_defaults(func=run, outputs=outputs)
