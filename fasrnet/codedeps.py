@@ -38,6 +38,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from fasrnet.errors import FasrnetError
+
 PACKAGE = "fasrnet"
 #: The package directory (``…/fasrnet``); paths below are relative to its parent, the repository root.
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -73,7 +75,16 @@ def _is_package(module: str) -> bool:
 
 @lru_cache(maxsize=None)
 def _tree(path: Path) -> ast.Module:
-    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return _parse(path)
+
+
+def _parse(path: Path) -> ast.Module:
+    """``path``'s syntax tree; a file Python cannot parse is one error naming it and the line."""
+    try:
+        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except SyntaxError as exc:
+        raise FasrnetError(f"{path.relative_to(ROOT).as_posix()}:{exc.lineno}: {exc.msg}: no code digest for the "
+                           "stages that run it until it parses (docs/workflow.md, \"Code is a dependency\")") from None
 
 
 def _is_type_checking(node: ast.AST) -> bool:
@@ -238,7 +249,7 @@ def source_digest(path: Path) -> str:
     positions ignored. A package data file (yaml, json, …) is data: sha256 of its bytes."""
     if path.suffix != ".py":
         return hashlib.sha256(path.read_bytes()).hexdigest()
-    tree = _without_docstrings(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+    tree = _without_docstrings(_parse(path))
     return hashlib.sha256(_dump(tree).encode()).hexdigest()
 
 

@@ -245,3 +245,20 @@ def test_the_digests_are_the_same_under_other_pythons(version):
     out = subprocess.run([python, "-c", code], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
                          capture_output=True, text=True, check=True).stdout
     assert json.loads(out) == [command_digest(c) for c in commands]
+
+
+def test_a_module_that_does_not_parse_is_one_error_naming_it(package_copy):
+    loss = package_copy / "fasrnet" / "models" / "loss.py"
+    text = loss.read_text()
+    loss.write_text(text + "def broken(:\n")
+    try:
+        result = subprocess.run([sys.executable, "-m", "fasrnet", "workflow", "code"], cwd=package_copy,
+                                env=dict(os.environ, PYTHONPATH=str(package_copy)), capture_output=True, text=True)
+    finally:
+        loss.write_text(text)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]  # (and a note: no params.yaml)
+    line = text.count("\n") + 1
+    assert errors == [f"error: fasrnet/models/loss.py:{line}: invalid syntax: no code digest for the stages that run "
+                      'it until it parses (docs/workflow.md, "Code is a dependency")'], result.stderr
+    assert "Traceback" not in result.stderr

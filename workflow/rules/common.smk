@@ -3,6 +3,7 @@
 import os
 import sys
 
+from fasrnet.errors import FasrnetError
 from fasrnet.params import ParamsError, load_params
 from fasrnet.stages import instances, snakemake_rules
 from fasrnet.workflow import write_code_digests, write_stamps
@@ -18,7 +19,10 @@ RULES = snakemake_rules(PARAMS)
 STAMPS = {name: str(path) for name, path in write_stamps(PARAMS).items()}
 # Each stage command's code digest (fasrnet/codedeps.py), rewritten only when the digest changes: a comment or
 # docstring edit reruns nothing, an expression change exactly the stages whose code holds it.
-CODE = {name: str(path) for name, path in write_code_digests().items()}
+try:
+    CODE = {name: str(path) for name, path in write_code_digests().items()}
+except FasrnetError as exc:  # a module that does not parse: one line naming it, not a traceback
+    sys.exit(f"error: {exc}")
 
 # Torch jobs: each claims a CPU's share of --cores, so at most one torch job runs per real CPU, and uses
 # one torch thread per real CPU it holds: `--cores 8` on 2 CPUs runs two torch jobs of 1 thread each.
