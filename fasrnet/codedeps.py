@@ -53,6 +53,9 @@ COMMANDS_PACKAGE = f"{PACKAGE}.commands"
 NOT_CODE = frozenset({f"{PACKAGE}.params", f"{PACKAGE}.stages", f"{PACKAGE}.codedeps"})
 #: Where each stage command's code digest is kept for the workflows, one file per subcommand.
 DIGEST_DIR = Path("workflow/code")
+#: What parsing each file gave (its imports, its digest), by content (:class:`_ParseCache`); per checkout, not
+#: committed.
+CACHE_FILE = Path(".fasrnet/codedeps.json")
 #: Files that are code or package data (a string literal naming a sibling file of one of these suffixes is data).
 DATA_SUFFIXES = (".yaml", ".yml", ".json", ".csv", ".txt")
 
@@ -113,7 +116,75 @@ def _import_nodes(node: ast.AST) -> list[ast.Import | ast.ImportFrom]:
 @lru_cache(maxsize=None)
 def _direct_imports(module: str) -> frozenset[str]:
     path = module_file(module)
-    return frozenset(imported_modules(_tree(path), module)) if path else frozenset()
+    if path is None:
+        return frozenset()
+    # what a file imports depends on its bytes and on which modules exist (`from fasrnet.x import y`: y a module?)
+    key = f"imports\0{module}\0{_bytes_key(path)}\0{_layout()}"
+    found = _CACHE.get(key)
+    if found is None:
+        found = _CACHE.put(key, sorted(imported_modules(_tree(path), module)))
+    return frozenset(found)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A cache of what parsing gives, by file content: reading the workflow (every `snakemake` call, and each SLURM job)
+# costs a hash of each file instead of a parse. Content keys cannot go stale; a cache that cannot be read is none.
+
+
+class _ParseCache:
+    """``CACHE_FILE``'s entries (key → JSON value), loaded on first use, saved by :func:`write_digests`."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, object] | None = None
+        self.used: set[str] = set()
+        self.dirty = False
+
+    def _load(self) -> dict[str, object]:
+        if self.entries is None:
+            try:
+                loaded = json.loads(CACHE_FILE.read_text(encoding="utf-8"))
+                self.entries = loaded if isinstance(loaded, dict) else {}
+            except (OSError, ValueError):
+                self.entries = {}
+        return self.entries
+
+    def get(self, key: str) -> object:
+        self.used.add(key)
+        return self._load().get(key)
+
+    def put(self, key: str, value: object) -> object:
+        self.used.add(key)
+        self._load()[key] = value
+        self.dirty = True
+        return value
+
+    def save(self) -> None:
+        """Write the entries this process used or made (those of files since edited are dropped), when it made one
+        or left one unused."""
+        entries = self._load()
+        if self.dirty or set(entries) - self.used:
+            from fasrnet.io import write_text
+
+            try:
+                kept = {key: entries[key] for key in sorted(self.used) if key in entries}
+                write_text(CACHE_FILE, json.dumps(kept, sort_keys=True) + "\n")
+            except OSError:
+                pass  # a cache: the next reader parses again
+            self.dirty = False
+
+
+_CACHE = _ParseCache()
+
+
+def _bytes_key(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _layout() -> str:
+    """The package's module files, by name: a module added or removed changes what ``from … import`` loads."""
+    names = sorted(p.relative_to(ROOT).as_posix() for p in PACKAGE_DIR.rglob("*.py"))
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
 def imported_modules(node: ast.AST, module: str) -> set[str]:
@@ -248,9 +319,12 @@ def source_digest(path: Path) -> str:
     """sha256 of a module's normal form: its syntax tree without docstrings and comments, formatting and
     positions ignored. A package data file (yaml, json, …) is data: sha256 of its bytes."""
     if path.suffix != ".py":
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    tree = _without_docstrings(_parse(path))
-    return hashlib.sha256(_dump(tree).encode()).hexdigest()
+        return _bytes_key(path)
+    key = f"digest\0{_bytes_key(path)}"
+    digest = _CACHE.get(key)
+    if not isinstance(digest, str):
+        digest = str(_CACHE.put(key, hashlib.sha256(_dump(_without_docstrings(_parse(path))).encode()).hexdigest()))
+    return digest
 
 
 @lru_cache(maxsize=None)
@@ -292,4 +366,6 @@ def write_digest(subcommand: str, directory: Path = DIGEST_DIR, dated: float | N
 
 def write_digests(subcommands: list[str], directory: Path = DIGEST_DIR) -> dict[str, Path]:
     """:func:`write_digest` for each of ``subcommands`` (the registry's stage commands)."""
-    return {name: write_digest(name, directory) for name in subcommands}
+    written = {name: write_digest(name, directory) for name in subcommands}
+    _CACHE.save()
+    return written

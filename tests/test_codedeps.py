@@ -262,3 +262,30 @@ def test_a_module_that_does_not_parse_is_one_error_naming_it(package_copy):
     assert errors == [f"error: fasrnet/models/loss.py:{line}: invalid syntax: no code digest for the stages that run "
                       'it until it parses (docs/workflow.md, "Code is a dependency")'], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_parse_cache_gives_what_parsing_gives_and_never_goes_stale(package_copy):
+    # the cache (.fasrnet/codedeps.json, by file content) saves a parse per file at every `snakemake` call
+    def code(*, cache: str | None = "keep"):
+        cache_file = package_copy / ".fasrnet" / "codedeps.json"
+        if cache is None:
+            cache_file.unlink(missing_ok=True)
+        elif cache != "keep":
+            cache_file.parent.mkdir(exist_ok=True)
+            cache_file.write_text(cache)
+        subprocess.run([sys.executable, "-m", "fasrnet", "workflow", "code"], cwd=package_copy, check=True,
+                       env=dict(os.environ, PYTHONPATH=str(package_copy)), capture_output=True)
+        return {p.stem: p.read_text() for p in (package_copy / "workflow" / "code").glob("*.json")}
+
+    fresh = code(cache=None)
+    assert code() == fresh  # from the cache
+    assert code(cache="{not json") == fresh and code(cache='{"digest\\u0000x": 1}') == fresh
+    loss = package_copy / "fasrnet" / "models" / "loss.py"
+    text = loss.read_text()
+    loss.write_text(text + "_CHANGED = 1\n")
+    try:
+        edited = code()
+        assert edited["train"] != fresh["train"] and edited["tables"] == fresh["tables"]
+        assert code(cache=None) == edited
+    finally:
+        loss.write_text(text)
