@@ -10,7 +10,10 @@
     N(0, 2 px), masks in (0, 1). Forward values and the gradients of input, offset, mask and weight are compared
     elementwise with a bound derived from fp32 error analysis (``TOLERANCE`` below, printed with the results), and
     both are compared with an fp64 reference. The same bound at u = 2^-53 is then checked for the two backends in
-    fp64, and a negative control (offsets moved by 0.01 px) must exceed it.
+    fp64, and a negative control (offsets moved by 0.01 px) must exceed it. Every case runs on inputs in three
+    memory layouts (``LAYOUTS``: contiguous, channels_last, H and W transposed): CUDA kernels hand back tensors
+    laid out otherwise than the CPU's, and the first GPU run crashed on a ``.view`` of one; the transposed inputs
+    reproduce that on the CPU (``tests/benchmarks/test_gpu_check.py``).
 (b) Frozen HRNet (width and arch of the params file: W48 standard), random weights (BatchNorm statistics
     calibrated on one random batch, so that features have a trained net's magnitudes), prepared as ``fasrnet extract``
     does (eval, fp16, channels_last): crops/s of ``features.run_backbone`` (uint8 crops of 3 frames on the host
@@ -61,6 +64,10 @@ UNIT_ROUNDOFF = {torch.float32: 2.0**-24, torch.float64: 2.0**-53}
 OFFSET_STD_PX = 2.0
 NEGATIVE_CONTROL_PX = 0.01
 FRAMES = 3  # t-1, t, t+1 per sample
+#: Memory layouts the parity cases feed in. A CUDA kernel may hand back a tensor laid out otherwise than the CPU's
+#: (the first GPU run crashed on a `.view` of one); running every case on these makes that class of bug show on the
+#: CPU too. ``transposed``: H and W strides swapped, dense but not contiguous in either format.
+LAYOUTS = ("contiguous", "channels_last", "transposed")
 
 TOLERANCE = """\
 tolerance, elementwise: |tv - gs| <= 2 (gamma_n S + delta D), i.e. twice what either backend may be off by.
@@ -168,8 +175,21 @@ def dcn_results(backend: str, inputs: dict[str, torch.Tensor], dilation: int, gr
     return dict(zip(TENSORS, (out.detach(), *grads)))
 
 
-def make_inputs(batch: int, c: int, groups: int, h: int, w: int, seed: int) -> dict[str, torch.Tensor]:
-    """Random fp32-representable inputs (held in fp64, so every precision sees the same values)."""
+def with_layout(t: torch.Tensor, layout: str) -> torch.Tensor:
+    """``t`` with the same values in memory layout ``layout`` (one of :data:`LAYOUTS`; 4-D tensors only)."""
+    if t.dim() != 4 or layout == "contiguous":
+        return t
+    if layout == "channels_last":
+        return t.contiguous(memory_format=torch.channels_last)
+    if layout == "transposed":
+        return t.transpose(2, 3).contiguous().transpose(2, 3)
+    raise ValueError(f"layout {layout!r}: not one of {', '.join(LAYOUTS)}")
+
+
+def make_inputs(batch: int, c: int, groups: int, h: int, w: int, seed: int,
+                layout: str = "contiguous") -> dict[str, torch.Tensor]:
+    """Random fp32-representable inputs (held in fp64, so every precision sees the same values), the 4-D ones in
+    memory layout ``layout``."""
     g = torch.Generator().manual_seed(seed)
 
     def r(*shape: int) -> torch.Tensor:
@@ -183,7 +203,7 @@ def make_inputs(batch: int, c: int, groups: int, h: int, w: int, seed: int) -> d
         "bias": r(c) * 0.1,
         "grad_out": r(batch, c, h, w),
     }
-    return {k: v.float().double() for k, v in out.items()}
+    return {k: with_layout(v.float().double(), layout) for k, v in out.items()}
 
 
 def share(used: float) -> str:
@@ -202,9 +222,9 @@ def no_tf32() -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def parity(device: torch.device, quick: bool, batch: int) -> bool:
+def parity(device: torch.device, quick: bool, batch: int, layout: str = "contiguous") -> bool:
     print(f"(a) ModulatedDeformConv parity on {device.type}: torchvision (tv) vs grid_sample (gs), fp32, TF32 off; "
-          f"offsets N(0, {OFFSET_STD_PX:g} px), masks in (0, 1)")
+          f"offsets N(0, {OFFSET_STD_PX:g} px), masks in (0, 1); inputs {layout}")
     print(TOLERANCE)
     c_fda, hw = (8, (16, 12)) if quick else (48, (96, 72))
     b = 1 if quick else batch
@@ -219,7 +239,7 @@ def parity(device: torch.device, quick: bool, batch: int) -> bool:
     ok = True
     with no_tf32():
         for n, (name, c, groups, d) in enumerate(cases):
-            inputs = make_inputs(b, c, groups, *hw, seed=n)
+            inputs = make_inputs(b, c, groups, *hw, seed=n, layout=layout)
             dev_in = {k: v.to(device) for k, v in inputs.items()}
             tv, gs = (dcn_results(be, inputs, d, groups, device, torch.float32)
                       for be in ("torchvision", "grid_sample"))
@@ -257,7 +277,7 @@ def parity(device: torch.device, quick: bool, batch: int) -> bool:
                 print(f"  {'':<26}negative control: gs with offsets +{NEGATIVE_CONTROL_PX:g} px reaches "
                       f"{share(over)} of the out tolerance: "
                       + ("detected (PASS)" if caught else "NOT detected (FAIL)"))
-    print(f"  parity: {'PASS' if ok else 'FAIL'}")
+    print(f"  parity ({layout}): {'PASS' if ok else 'FAIL'}")
     return ok
 
 
@@ -397,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iters", type=int, default=None, help="timed extract batches (default 10; quick 2)")
     ap.add_argument("--parity-batch", type=int, default=8, help="batch of the parity cases (default 8)")
     ap.add_argument("--skip", nargs="*", default=[], choices=["parity", "extract", "train"], help="sections to skip")
+    ap.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS,
+                    help="memory layouts of the parity inputs (default: all three)")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -430,9 +452,10 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     ok = True
     if "parity" not in args.skip:
-        t0 = time.perf_counter()
-        ok = parity(device, args.quick, args.parity_batch)
-        print(f"  ({time.perf_counter() - t0:.1f} s)")
+        for layout in args.layouts:
+            t0 = time.perf_counter()
+            ok &= parity(device, args.quick, args.parity_batch, layout)
+            print(f"  ({time.perf_counter() - t0:.1f} s)")
     if "extract" not in args.skip or "train" not in args.skip:
         name = f"HRNet-W{width} {arch}"
         backbone = random_backbone(width, arch, size, device)
