@@ -22,7 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from fasrnet import __version__
+from fasrnet import __version__, codedeps
 from fasrnet.commands.common import params_file
 from fasrnet.errors import FasrnetError
 from fasrnet.paths import DEFAULT_PARAMS_FILE
@@ -42,8 +42,9 @@ _VALUED = ("--params", "-S", "--set")
 
 
 def command_module(name: str) -> ModuleType:
-    """The module of subcommand ``name`` (``pretrain-backbone`` → ``fasrnet.commands.pretrain_backbone``)."""
-    return importlib.import_module(f"fasrnet.commands.{name.replace('-', '_')}")
+    """The module of subcommand ``name`` (``pretrain-backbone`` → ``fasrnet.commands.pretrain_backbone``), named as
+    the code digests name it (fasrnet.codedeps)."""
+    return importlib.import_module(codedeps.command_module(name))
 
 
 def chosen_command(argv: Sequence[str]) -> str | None:

@@ -268,7 +268,7 @@ def command_module(subcommand: str) -> str:
 @lru_cache(maxsize=None)
 def subcommand_modules(subcommand: str) -> frozenset[str]:
     """Every ``fasrnet`` module ``fasrnet <subcommand>`` runs as its code: its command module's closure, less the
-    params schema (:data:`NOT_CODE`; what it imports stays)."""
+    modules that are no stage's code (:data:`NOT_CODE`; what they import stays)."""
     return module_closure(command_module(subcommand)) - NOT_CODE
 
 
