@@ -56,7 +56,7 @@ class Template:
     params: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()  # DVC metrics (cached), also Snakemake outputs
     over: str | None = None
-    torch: bool = False  # runs torch: takes --threads, and Snakemake gives it a CPU's share of the cores
+    torch: bool = False  # runs torch: takes --threads (Snakemake gives every job a CPU's share of the cores)
     priority: int = 0  # Snakemake's: the data chain first (complexity, Table 5 only, must not delay it)
     report: tuple[str, ...] = ()  # outs whose files go into `snakemake --report` (docs/report.md)
 
@@ -130,10 +130,12 @@ def templates() -> list[Template]:
                  priority=1),
         # The backbone pretrains on a synthetic set of its own (fasrnet/backbone.py), never on the datasets' crops:
         # it depends on params only, and runs beside the data stages.
+        # It is the longest link of the chain to the first training (pretraining ≈ both datasets' acquire and crops
+        # together), so it starts first and keeps a CPU to itself while they share the other.
         Template("backbone", "fasrnet backbone", outs=("models/backbone",),
                  params=("backbone", "model.backbone_width", "model.backbone_arch", "train.device",
                          "download.weights", "download.weights_dir", "synthesize", "crops", *CODEC_KEYS),
-                 torch=True, priority=1),
+                 torch=True, priority=2),
         Template("extract", "fasrnet extract --dataset {dataset}", deps=("data/crops/{dataset}", "models/backbone"),
                  outs=("data/features/{dataset}",),
                  params=("extract", "backbone.checkpoint", "model.backbone_width", "model.backbone_arch",

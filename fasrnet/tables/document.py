@@ -176,15 +176,16 @@ def _alpha_row(check: AlphaCheck) -> tuple[list[str], bool]:
 
 
 def orderings_section(orderings: list[Ordering], check: AlphaCheck | None, has_alpha_runs: bool,
-                      std: float | None) -> list[str]:
+                      std: float | None, seeds: int = 0) -> list[str]:
     """Each ordering of the paper the tables check (``check``: Table 9's; None: no measured α run), whether it
-    holds, within seed noise (``std``: the seed runs' sample standard deviation) or not."""
+    holds, within seed noise (``std``: the sample standard deviation of the ``seeds`` measured seed runs) or
+    not."""
     lines = ["", "## Orderings", "",
              "Each of the paper's orderings, computed from the numbers above (every pair of rows of "
              "Tables 6–8 in the paper's mAP order; FaSRnet vs the backbone alone in Tables 1 and 3; α = 0.4 "
              "best in Table 9). Holds = our measured mAP is ordered the same way (strictly)."]
     if std is not None:
-        lines += ["", f"Noise scale: the seed runs' sample standard deviation is {std:.4f} mAP points, so a "
+        lines += ["", f"Noise scale: the {seeds} seed runs' sample standard deviation is {std:.4f} mAP points, so a "
                       f"difference between two runs below 2·√2·σ = {2 * math.sqrt(2) * std:.4f} is within "
                       "seed noise (marked ~)."]
     rows, verdicts, broken = [], [], []
@@ -294,7 +295,8 @@ def tables_markdown(inputs: Inputs, figures_dir: str | Path | None = None, out: 
         lines += text
     checks = [t.alpha_check for t in tables if t.alpha_check is not None]
     lines += orderings_section([o for t in tables for o in t.orderings], checks[0] if checks else None,
-                               bool(runs_of(inputs.params, "alpha")), seed_std(inputs))
+                               bool(runs_of(inputs.params, "alpha")), seed_std(inputs),
+                               sum(1 for m in inputs.seed_results() if m.mAP is not None))
     lines += episodes_section(inputs)
     lines += figures_section(None if figures_dir is None else Path(figures_dir), Path(out))
     lines += missing_section(inputs.missing)

@@ -282,3 +282,37 @@ def test_cli_synthesize_with_preview(tmp_path, capsys):
     preview = cv2.imread(str(png))
     assert preview is not None and preview.shape[1] >= 4 * tiny["image_width"]
 
+
+
+def _label_colors_by_definition(lab, groups, shades, tiles, y0, x0, oy, ox):
+    """Each labelled pixel: its group's tile at the pixel's place relative to the person's anchor, times the
+    label's shade, times 0.72 where a 4-neighbour has another label; label 0 (nobody) black."""
+    h, w = lab.shape
+    iy = ((np.arange(h) + y0 - oy) % render.TILE)[:, None]
+    ix = ((np.arange(w) + x0 - ox) % render.TILE)[None, :]
+    col = tiles[groups[lab], iy, ix] * shades[lab][..., None]
+    edge = np.zeros(lab.shape, bool)
+    edge[1:, :] |= lab[1:, :] != lab[:-1, :]
+    edge[:-1, :] |= lab[:-1, :] != lab[1:, :]
+    edge[:, 1:] |= lab[:, 1:] != lab[:, :-1]
+    edge[:, :-1] |= lab[:, :-1] != lab[:, 1:]
+    col[edge] *= 0.72
+    return col * (lab > 0).astype(np.float32)[..., None]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_label_colors_equal_their_definition_bit_for_bit(seed):
+    rng = np.random.default_rng(seed)
+    tiles = rng.uniform(0, 255, (7, render.TILE, render.TILE, 3)).astype(np.float32)
+    h, w = (int(v) for v in rng.integers(1, 90, 2))
+    labels = int(rng.integers(2, 30))
+    lab = rng.integers(0, labels, (h, w)).astype(np.uint8)
+    lab[:, : w // 3] = 0  # background beside blobs, like a person's ROI
+    lab[h // 2:, w // 2:] = labels - 1
+    groups = rng.integers(0, 7, labels).astype(np.intp)
+    shades = rng.uniform(0.5, 1.2, labels).astype(np.float32)
+    origin = [int(v) for v in rng.integers(-70, 70, 4)]
+    fast = render._label_colors(lab, groups, shades, tiles, *origin)
+    slow = _label_colors_by_definition(lab, groups, shades, tiles, *origin)
+    assert fast.dtype == slow.dtype == np.float32
+    assert fast.tobytes() == slow.tobytes()

@@ -59,7 +59,7 @@ def test_canonical_runs_are_computed_from_params():
     default = load_params(REPO / "params.yaml")
     dupes = lambda params: {r: c for r, c in canonical_runs(params).items() if r != c}  # noqa: E731
     assert dupes(default) == {"alpha_04": "main_syn17", "seed_0": "main_syn17"}
-    assert dupes(load_params(REPO / "params.yaml", ["loss.alpha=0.3"])) == {"alpha_03": "main_syn17",
+    assert dupes(load_params(REPO / "params.yaml", ["loss.alpha=0.2"])) == {"alpha_02": "main_syn17",
                                                                           "seed_0": "alpha_04"}
     # alpha_04 takes train.seed too: with seed 1 it coincides with main_syn17 and seed_1, and seed_0 stands alone
     assert dupes(load_params(REPO / "params.yaml", ["train.seed=1"])) == {"alpha_04": "main_syn17",

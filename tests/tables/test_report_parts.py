@@ -101,7 +101,7 @@ def test_changed_from_defaults():
     assert '``data.datasets``: ``["syn17"]`` (default ``["syn17", "syn18"]``)' in lines
     assert "``model.backbone_width``: ``4`` (default ``16``)" in lines
     assert "``runs.main``: main_syn17 (default: main_syn17, main_syn18)" in lines
-    assert "``runs.alpha``: none (default: alpha_00 … alpha_09 (10 runs))" in lines
+    assert "``runs.alpha``: none (default: alpha_00 … alpha_08 (5 runs))" in lines
     one = validate_params({"runs": {**Params().model_dump(mode="json")["runs"],
                                     "main": {"main_syn17": {"dataset": "syn17", "alpha": 0.3},
                                              "main_syn18": {"dataset": "syn18"}}}})

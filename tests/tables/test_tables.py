@@ -10,7 +10,7 @@ import pytest
 
 from fasrnet.cli import main
 from fasrnet.io import write_json, write_text
-from fasrnet.params import Params
+from fasrnet.params import Params, validate_params
 from fasrnet.tables.document import build_tables
 from fasrnet.tables.inputs import COLUMNS, METRIC_KEYS, missing_inputs, resolve
 from fasrnet.tables.literature import load_literature
@@ -19,15 +19,32 @@ from fasrnet.tables.summary import summary_metrics
 
 PAPER = Path(__file__).resolve().parents[2].parent / "shared" / "paper" / "fasrnet-paper.md"
 
-#: Seed runs' mAP: mean 70.0, max 71.0, population variance 2.6 / 10 = 0.26, sample variance 2.6 / 9.
+#: Seed runs' mAP by seed: the first five mean 70.0, max 71.0, min 69.0, population variance 2.5 / 5 = 0.5, sample
+#: variance 2.5 / 4; all ten mean 70.0, max 71.0, min 69.0, population variance 2.6 / 10 = 0.26, sample 2.6 / 9.
 SEED_MAPS = [70.0, 70.5, 69.5, 71.0, 69.0, 70.2, 69.8, 70.1, 69.9, 70.0]
 #: Column offsets from the mAP (Head, Shoulder, Elbow, Wrist, Hip, Knee, Ankle).
 OFFSETS = (5.0, 6.0, 3.0, -4.0, 1.0, -2.0, -6.0)
 
 
+def grid_params(tenths, seeds) -> Params:
+    """The default params with Table 9's α grid (in tenths) and Table 10's seeds replaced."""
+    runs = Params().model_dump(mode="json")["runs"]
+    runs["alpha"] = {f"alpha_{k:02d}": {"dataset": "syn17", "variant": "fasrnet", "alpha": k / 10} for k in tenths}
+    runs["seed"] = {f"seed_{k}": {"dataset": "syn17", "variant": "fasrnet", "alpha": 0.4, "seed": k} for k in seeds}
+    return validate_params({"runs": runs})
+
+
+#: The embedded default's grid (five α, five seeds) and the paper's (ten each, as params-paper.yaml runs), with what
+#: Table 10 must show for each: its count cell, population variance, sample variance.
+GRIDS = {
+    "default": (Params(), "5 of 5 seed runs (params.yaml `runs.seed` lists 5, the paper ran 10)", "0.5", 2.5 / 4),
+    "paper": (grid_params(range(10), range(10)), "10 of 10 seed runs", "0.26", 2.6 / 9),
+}
+
+
 def fake_maps(params: Params) -> dict[str, float]:
     """mAP per run: FaSRnet above the backbone, the baseline planted ABOVE full FaSRnet (an inversion), and
-    α = 0.3 best (another one)."""
+    α = 0.2 best (another one; in both grids)."""
     maps = {"main_syn17": 70.0, "main_syn18": 66.0, "backbone_syn17": 61.25, "backbone_syn18": 60.0}
     ablation = {"baseline": 72.5, "pcda": 69.0, "fda": 69.5, "no_att": 68.5, "no_fr": 69.2, "smd": 69.9,
                 "no_prev": 68.0, "no_next": 67.5}
@@ -36,7 +53,7 @@ def fake_maps(params: Params) -> dict[str, float]:
         if r.group == "ablation":
             maps[name] = ablation[r.variant]
         elif r.group == "alpha":
-            maps[name] = 70.0 - abs(r.alpha - 0.3) * 5
+            maps[name] = 70.0 - abs(r.alpha - 0.2) * 5
         elif r.group == "seed":
             maps[name] = SEED_MAPS[r.seed]
     return maps
@@ -91,12 +108,16 @@ def write_fake_results(root: Path, params: Params, skip: tuple[str, ...] = ()) -
     return maps
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
+@pytest.fixture(scope="module", params=list(GRIDS))
+def built(tmp_path_factory, request):
     root = tmp_path_factory.mktemp("tables")
-    params = Params()
+    params = GRIDS[request.param][0]
     maps = write_fake_results(root, params)
     return params, root, maps, build_tables(params, root, strict=True, figures_dir="results/figures")
+
+
+def _grid(params: Params) -> tuple:
+    return next(g for g in GRIDS.values() if g[0] == params)
 
 
 def _section(text: str, heading: str) -> str:
@@ -184,23 +205,41 @@ def test_test_set_tables_are_not_scorable(built):
 
 
 def test_table10_statistics(built):
-    _, _, _, text = built
+    params, _, _, text = built
+    _, count, variance, sample_variance = _grid(params)
     t10 = _section(text, "## Table 10.")
-    assert _row(t10, "Number of training times")[2] == "10 of 10 seed runs"
+    assert _row(t10, "Number of training times")[1:] == ["10", count]
     assert _row(t10, "Maximum mAP")[1:] == ["82.9997", "71.0000"]
     assert _row(t10, "Average mAP")[1:] == ["82.9759", "70.0000"]
     var = _row(t10, "Variance")
-    assert var[1] == "0.000254571" and var[2].startswith("0.26 (population")
-    assert _row(t10, "*extra:* sample variance")[2] == f"{2.6 / 9:.6g}"
+    assert var[1] == "0.000254571" and var[2].startswith(f"{variance} (population")
+    assert _row(t10, "*extra:* sample variance")[2] == f"{sample_variance:.6g}"
     assert _row(t10, "*extra:* minimum mAP")[2] == "69.0000"
 
 
+def test_table9_states_the_grid_it_ran(built):
+    params, _, _, text = built
+    t9 = _section(text, "## Table 9.")
+    header = next(line for line in t9.splitlines() if line.startswith("| α |"))
+    rows = {r[0]: r for r in (_row(t9, f"{k / 10:g} |") for k in range(10))}
+    if params == Params():
+        assert "grid run: α ∈ {0, 0.2, 0.4, 0.6, 0.8}, 5 of the paper's 10" in header
+        assert rows["0.1"][2] == "not in the grid run (params.yaml `runs.alpha`)" and rows["0.1"][4] == ""
+        assert rows["0.2"][2] == "**70.0000**" and rows["0.2"][4] == "`alpha_02`"
+    else:
+        assert "grid run: all 10 of the paper's α" in header
+        assert rows["0.1"][2] == "69.5000" and rows["0.1"][4] == "`alpha_01`"
+    assert rows["0.4"][1] == "**82.9997**" and rows["0.4"][2] == "69.0000"
+
+
 def test_orderings_flag_planted_inversions(built):
-    _, _, _, text = built
+    params, _, _, text = built
     orderings = _section(text, "## Orderings")
     broken = orderings[orderings.index("do **not** hold"):]
     assert "Table 6: FaSRnet > FaSRnet (Baseline)" in broken
-    assert "Table 9: α = 0.4 best (ours: α = 0.3)" in broken
+    assert "Table 9: α = 0.4 best (ours: α = 0.2)" in broken
+    n = len(params.runs.seed)
+    assert f"Noise scale: the {n} seed runs' sample standard deviation" in orderings
     assert "Table 1: FaSRnet (`main_syn17`) > backbone alone" not in broken
     assert _row(orderings, "Table 1")[4] == "yes"
     assert "FaSRnet > FaSRnet (PCDA)" not in broken  # 70.0 > 69.0 holds
@@ -213,7 +252,7 @@ def test_missing_run_reported_and_strict_fails(tmp_path, monkeypatch, capsys):
     text = build_tables(params, tmp_path)
     t7 = _section(text, "## Table 7.")
     assert "not run (missing results/metrics/ablation_smd.json)" in t7
-    assert "9 of 10 seed runs" in text and "`seed_3` (not run (missing results/metrics/seed_3.json))" in text
+    assert "4 of 5 seed runs" in text and "`seed_3` (not run (missing results/metrics/seed_3.json))" in text
     assert "not run (missing results/metrics/complexity.json)" in text
     assert [p.as_posix() for p in missing_inputs(params, tmp_path)] == [
         "results/metrics/ablation_smd.json", "results/metrics/seed_3.json", "results/metrics/complexity.json"]
@@ -240,8 +279,8 @@ def test_cli_writes_tables_and_summary_deterministically(tmp_path, monkeypatch, 
     assert (tmp_path / "results" / "tables.md").read_bytes() == first
     assert summary["main_syn17.mAP"] == maps["main_syn17"]
     assert summary["main_syn17.Head"] == 75.0 and summary["backbone_syn18.mAP"] == 60.0
-    assert summary["seed.n"] == 10 and summary["seed.mean"] == 70.0 and summary["seed.variance"] == 0.26
-    assert summary["alpha.best"] == 0.3
+    assert summary["seed.n"] == 5 and summary["seed.mean"] == 70.0 and summary["seed.variance"] == 0.5
+    assert summary["alpha.best"] == 0.2
     assert all(isinstance(v, (int, float)) for v in summary.values())
     assert summary == summary_metrics(params, tmp_path)
 

@@ -24,8 +24,9 @@ try:
 except FasrnetError as exc:  # a module that does not parse: one line naming it, not a traceback
     sys.exit(f"error: {exc}")
 
-# Torch jobs: each claims a CPU's share of --cores, so at most one torch job runs per real CPU, and uses
-# one torch thread per real CPU it holds: `--cores 8` on 2 CPUs runs two torch jobs of 1 thread each.
+# Every job claims a CPU's share of --cores, so at most one job runs per real CPU (each stage's process keeps a CPU
+# busy; a third job beside two only slows both), and a torch job uses one torch thread per real CPU it holds:
+# `--cores 8` on 2 CPUs runs two jobs at a time, torch ones with 1 thread each.
 CPUS = len(os.sched_getaffinity(0))
 # resource_settings: `workflow.cores` raises where Snakemake sets no core count (`--report`)
 CORES = workflow.resource_settings.cores if isinstance(workflow.resource_settings.cores, int) else CPUS

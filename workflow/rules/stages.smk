@@ -26,7 +26,7 @@ def stage_rule(spec):
             *[stage_output(*out) for out in spec.outputs],
         log:
             spec.log,
-        threads: JOB_THREADS if spec.torch else 1
+        threads: JOB_THREADS
         resources:
             **({"torch_threads": TORCH_THREADS} if spec.torch else {}),
         priority: spec.priority

@@ -236,8 +236,11 @@ def project_pose(look: Look, ang: np.ndarray, yaw: float, s: float, px: float, g
     def P(n: str) -> np.ndarray:
         return p2[idx[n]]
 
-    def D(*ns: str) -> float:
-        return float(np.mean([depth[idx[n]] for n in ns]))
+    def D(*ns: str) -> float:  # np.mean's value (its sum runs in order, then divides), without its overhead
+        total = depth[idx[ns[0]]]
+        for n in ns[1:]:
+            total = total + depth[idx[n]]
+        return float(total / len(ns))
 
     kp = np.zeros((NUM_KEYPOINTS, 2))
     for slot, n in ((0, "nose"), (1, "hb"), (2, "ht"), (5, "lsh"), (6, "rsh"), (7, "lel"), (8, "rel"), (9, "lwr"),
