@@ -57,7 +57,7 @@ class Template:
     metrics: tuple[str, ...] = ()  # DVC metrics (cached), also Snakemake outputs
     over: str | None = None
     torch: bool = False  # runs torch: takes --threads (Snakemake gives every job a CPU's share of the cores)
-    priority: int = 0  # Snakemake's: the data chain first (complexity, Table 5 only, must not delay it)
+    priority: int = 0  # Snakemake's: the backbone, then the data chain and the trainings (the long jobs) first
     report: tuple[str, ...] = ()  # outs whose files go into `snakemake --report` (docs/report.md)
 
     @property
@@ -154,9 +154,11 @@ def templates() -> list[Template]:
     for group in RUN_GROUPS:
         splits = "val test" if group == "main" else "val"
         out += [
+            # Trainings before predictions and evaluations: the long jobs start first and the short ones fill
+            # the CPUs at the end, instead of one last training running beside an idle CPU.
             Template(f"train_{group}", "fasrnet train --run {run}",
                      deps=(*feats, "{root}/{dataset}"), outs=("models/{run}",), params=_train_params(group),
-                     over=group, torch=True),
+                     over=group, torch=True, priority=1),
             Template(f"predict_{group}", f"fasrnet predict --run {{run}} --split {splits}",
                      deps=("models/{run}", *feats), outs=("results/predictions/{run}",),
                      params=("train.batch_size", "train.device", *CODEC_KEYS), over=group, torch=True),
