@@ -4,7 +4,7 @@ A run's resolved configuration is its ``runs`` entry with the main setting fille
 dataset, variant, alpha and seed. Every other setting a training reads (``train``, the model and codec keys, the
 caches, the code) is shared by all runs, so two runs with the same resolved configuration train to the same
 weights: with the default params ``main_syn17``, ``alpha_04`` and ``seed_0``. Which runs coincide depends on the
-params (after ``-S loss.alpha=0.3`` it is ``main_syn17`` and ``alpha_03``), so it is always computed from them.
+params (after ``-S loss.alpha=0.2`` it is ``main_syn17`` and ``alpha_02``), so it is always computed from them.
 The training of such a run is done once and reused by the others (:class:`fasrnet.train.Trainer`,
 docs/resume.md); Snakemake orders the duplicates after their canonical run (:mod:`fasrnet.stages`).
 
