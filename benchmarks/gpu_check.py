@@ -19,8 +19,11 @@
     does (eval, fp16, channels_last): crops/s of ``features.run_backbone`` (uint8 crops of 3 frames on the host
     → fp16 features and heatmaps on the host, i.e. the extract loop without disk I/O) and of the backbone forward
     alone, after warm-up, timed with ``torch.cuda.synchronize``.
-(c) Head-training steps at the params file's batch size, the loop of ``train.Trainer``: on the feature cache
-    (``train.CachedBatches.batch`` on in-memory fp16 arrays: fp16 → fp32, Gaussian targets, to the device) vs with
+(c) Head-training steps at the params file's batch size, the loop of ``train.Trainer`` (``train.head_forward``):
+    on the feature cache with the host's batches (``train.CachedBatches.batch`` on in-memory fp16 arrays: fp16 →
+    fp32, Gaussian targets, to the device; the landed path), with batches made on the device
+    (``batches.DeviceBatches``, resident) in fp32, bf16, bf16 + channels_last and bf16 + channels_last +
+    ``torch.compile`` (``TRAIN_MODES``; each end to end and with the step alone), vs with
     the frozen backbone inside the loop on the 3 frames of every sample (``run_backbone`` as
     ``train.OnlineBatches.batch`` calls it). ``OnlineBatches`` also decodes JPEGs and cuts crops on the CPU every
     step; that is left out here, so the printed ratio is a lower bound for the real online mode
@@ -47,6 +50,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
+from fasrnet.batches import DeviceBatches
 from fasrnet.codecs.heatmap import HeatmapCodec
 from fasrnet.features import normalize, prepare_backbone, run_backbone
 from fasrnet.models.alignment import ModulatedDeformConv, deform_conv2d_grid_sample
@@ -56,7 +60,7 @@ from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import load_params
 from fasrnet.runs import resolve_run
 from fasrnet.runtime import set_threads
-from fasrnet.train import CachedBatches
+from fasrnet.train import CachedBatches, head_forward, step_precision
 
 REPO = Path(__file__).resolve().parents[1]
 TENSORS = ("out", "input", "offset", "mask", "weight")
@@ -346,8 +350,32 @@ def random_backbone(width: int, arch: str, size: tuple[int, int], device: torch.
     return prepare_backbone(net, device)
 
 
+class _ArrayStore:
+    """What the batch sources read of a ``FeatureStore``: ``reader.get_many``, ``crops.arrays`` and its length."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], crops: dict[str, np.ndarray]):
+        self.reader = SimpleNamespace(get_many=lambda name, idx: arrays[name][idx])
+        self.crops = SimpleNamespace(arrays=crops)
+        self._n = len(crops["joints"])
+
+    def __len__(self) -> int:
+        return self._n
+
+
+#: (c)'s modes: name, batch source (host: CachedBatches; device: DeviceBatches, resident; online), train.precision,
+#: train.channels_last, train.compile. The first is the landed pipeline's step.
+TRAIN_MODES = (
+    ("cached, host batches, fp32", "host", "fp32", False, False),
+    ("cached, device batches, fp32", "device", "fp32", False, False),
+    ("cached, device batches, bf16", "device", "bf16", False, False),
+    ("cached, device batches, bf16 + channels_last", "device", "bf16", True, False),
+    ("cached, device batches, bf16 + channels_last + compile", "device", "bf16", True, True),
+    ("online (backbone in the loop), fp32", "online", "fp32", False, False),
+)
+
+
 def training_steps(params, backbone: torch.nn.Module, codec: HeatmapCodec, channels: int, batch: int,
-                   device: torch.device, warmup: int, steps: int) -> None:
+                   device: torch.device, warmup: int, steps: int, compile_head: bool = True) -> None:
     run = resolve_run(params, next(iter(params.runs.main)))  # the first main run (the paper's FaSRnet)
     joints_n = backbone.num_joints
     hh, ww = codec.heatmap_wh[1], codec.heatmap_wh[0]
@@ -358,49 +386,66 @@ def training_steps(params, backbone: torch.nn.Module, codec: HeatmapCodec, chann
     joints = rng.uniform([0, 0], codec.input_wh, size=(pool, joints_n, 2))
     vis = np.ones((pool, joints_n), dtype=np.float32)
     images = torch.randint(0, 256, (pool, FRAMES, 3, *codec.input_size), dtype=torch.uint8)
-    # What CachedBatches reads of a FeatureStore: reader.get_many and crops.arrays.
-    arrays = {"feat": feat, "heatmap": heat}
-    store = SimpleNamespace(reader=SimpleNamespace(get_many=lambda name, idx: arrays[name][idx]),
-                            crops=SimpleNamespace(arrays={"joints": joints, "joints_vis": vis}))
-    cached = CachedBatches(store, codec)
+    store = _ArrayStore({"feat": feat, "heatmap": heat}, {"joints": joints, "joints_vis": vis})
+    sources = {"host": CachedBatches(store, codec).batch,
+               "device": DeviceBatches(store, codec, device, resident=True).batch}
 
     def online(idx: np.ndarray, epoch: int) -> tuple[torch.Tensor, ...]:  # OnlineBatches.batch minus the crop cutting
         f, h = run_backbone(backbone, images[idx], device)
         target, weight = codec.encode_tensors(joints[idx], vis[idx])
         return torch.from_numpy(f).float(), torch.from_numpy(h).float(), target, weight
 
+    sources["online"] = online
     print(f"(c) head training ({run.variant}, batch {batch}, features {channels}x{hh}x{ww} x {FRAMES} frames, "
-          f"dcn_backend {params.model.dcn_backend}): {warmup} warm-up + {steps} timed steps per mode")
+          f"dcn_backend {params.model.dcn_backend}): {warmup} warm-up + {steps} timed steps per mode; samples/s "
+          "end to end (batch made, step, loss read back) and of the step alone (inputs already on the device)")
     per_step = {}
-    for mode, source in (("cached", cached.batch), ("online", online)):
+    for name, kind, precision_name, channels_last, compiled in TRAIN_MODES:
+        if compiled and not compile_head:
+            print(f"  {name}: skipped (--no-compile or --quick)")
+            continue
         torch.manual_seed(run.seed)
         head = build_head(params.model, channels, run.variant).to(device).train()
+        if channels_last:
+            head = head.to(memory_format=torch.channels_last)
+        model = torch.compile(head) if compiled else head
         optimizer = torch.optim.Adam(head.parameters(), lr=params.train.lr)
+        precision = step_precision(precision_name, device)
+        source = sources[kind]
         data_s: list[float] = []
         batches = itertools.count()
+        fixed = [x.to(device) for x in source(np.arange(batch), 0)]
 
-        def step() -> None:  # the body of Trainer's epoch loop
-            k = next(batches)
-            idx = np.arange(k * batch, (k + 1) * batch) % pool
-            t0 = time.perf_counter()
-            f, h, target, weight = (x.to(device) for x in source(idx, 0))
-            sync(device)
-            data_s.append(time.perf_counter() - t0)
-            out = head(f[:, 0], f[:, 1], f[:, 2], h[:, 0], h[:, 1], h[:, 2])
+        def step(made: list[torch.Tensor] | None = None) -> None:  # the body of Trainer's epoch loop
+            if made is None:
+                k = next(batches)
+                idx = np.arange(k * batch, (k + 1) * batch) % pool
+                t0 = time.perf_counter()
+                made = [x.to(device) for x in source(idx, 0)]
+                sync(device)
+                data_s.append(time.perf_counter() - t0)
+            f, h, target, weight = made
+            out = head_forward(model, f, h, channels_last, precision)
             loss = fasrnet_loss(out, target, weight, run.alpha)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             loss.item()
 
+        first = ""
+        if compiled:
+            t0 = time.perf_counter()
+            step(fixed)
+            sync(device)
+            first = f"; first step (compilation) {time.perf_counter() - t0:.1f} s"
         s = timed(step, device, warmup, steps)
+        alone = timed(lambda: step(fixed), device, warmup, steps)
         data = float(np.mean(data_s[warmup:]))
-        per_step[mode] = s
-        what = ("feature cache: fp16 -> fp32, targets, to device" if mode == "cached"
-                else f"backbone on {FRAMES} frames + targets, to device")
-        print(f"  {mode}: {s * 1000:8.1f} ms/step = {batch / s:7.1f} samples/s; data {data / s:.0%} ({what})"
-              f"{peak_gib(device)}")
-    print(f"  ratio online / cached per step (= per epoch): {per_step['online'] / per_step['cached']:.2f}x "
+        per_step[kind, precision_name, channels_last, compiled] = s
+        print(f"  {name}: {s * 1000:8.1f} ms/step = {batch / s:7.1f} samples/s end to end (data {data / s:.0%}); "
+              f"step alone {batch / alone:7.1f} samples/s{first}{peak_gib(device)}")
+    host, online_s = per_step[("host", "fp32", False, False)], per_step[("online", "fp32", False, False)]
+    print(f"  ratio online / cached host fp32 per step (= per epoch): {online_s / host:.2f}x "
           "(lower bound: no JPEG decoding or crop cutting in the online mode here)")
 
 
@@ -419,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", nargs="*", default=[], choices=["parity", "extract", "train"], help="sections to skip")
     ap.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS,
                     help="memory layouts of the parity inputs (default: all three)")
+    ap.add_argument("--no-compile", action="store_true",
+                    help="skip (c)'s torch.compile mode (its first step compiles; skipped with --quick)")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -467,7 +514,8 @@ def main(argv: list[str] | None = None) -> int:
         if "train" not in args.skip:
             t0 = time.perf_counter()
             codec = HeatmapCodec.from_params(params.heatmap.model_copy(update={"input_size": list(size)}))
-            training_steps(params, backbone, codec, backbone.out_channels, batch, device, warmup, steps)
+            training_steps(params, backbone, codec, backbone.out_channels, batch, device, warmup, steps,
+                           compile_head=not (args.no_compile or args.quick))
             print(f"  ({time.perf_counter() - t0:.1f} s)")
     print(f"gpu_check: {'PASS' if ok else 'FAIL'} ({time.perf_counter() - t_all:.1f} s)")
     return 0 if ok else 1

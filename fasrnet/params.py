@@ -327,6 +327,14 @@ class TrainParams(Section):
     val_every: int = Field(default=0, ge=0, le=1000)
     online_backbone: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # On a GPU: the share of its free memory a split's feature cache may take to be loaded onto it once (batches
+    # are then gathered there; fasrnet/batches.py). 0: always stream from the host. Changes speed, not results.
+    device_store_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+    # The head's step (docs/gpu.md): bf16 autocast (loss and optimizer state stay fp32), channels_last tensors, and
+    # torch.compile of the head. Each changes the last digits of the weights; the embedded default keeps fp32.
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = False
+    compile: bool = False
 
 
 class RunParams(Section):

@@ -53,6 +53,7 @@ import torch
 from tqdm import tqdm
 
 from fasrnet import paths
+from fasrnet.batches import DeviceBatches, fits_on_device, iterate_batches
 from fasrnet.codecs.heatmap import HeatmapCodec
 from fasrnet.data.images import ImageCache
 from fasrnet.data.persons import gt_person_boxes, load_split
@@ -138,6 +139,26 @@ def epoch_batches(perm: np.ndarray, batch_size: int, rank: int = 0, world_size: 
         k = len(g) // world_size
         out.append(g[rank * k:(rank + 1) * k])
     return out
+
+
+def step_precision(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """What a head step's forward runs under: bf16 autocast for ``train.precision: bf16``, else nothing."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def head_forward(model: torch.nn.Module, feat: torch.Tensor, hm: torch.Tensor, channels_last: bool,
+                 precision: contextlib.AbstractContextManager[Any]) -> dict[str, torch.Tensor | None]:
+    """The head on a batch ``feat (B,3,C,h,w)``, ``hm (B,3,J,h,w)``: frames t−1, t, t+1 (as channels_last tensors
+    if asked) under ``precision`` (:func:`step_precision`); its outputs as fp32, so the loss is computed in fp32.
+    Training's step and ``benchmarks/gpu_check.py`` both run it."""
+    frames = [x[:, k] for x in (feat, hm) for k in range(3)]
+    if channels_last:
+        frames = [f.contiguous(memory_format=torch.channels_last) for f in frames]
+    with precision:
+        out = model(*frames)
+    return {k: None if v is None else v.float() for k, v in out.items()}
 
 
 class CachedBatches:
@@ -244,7 +265,8 @@ class Trainer:
     def _config(self) -> dict[str, Any]:
         """Everything that changes the result; a checkpoint of another configuration is not resumed."""
         p = self.params
-        config = {"run": asdict(self.run_cfg), "train": p.train.model_dump(exclude={"val_every", "device"}),
+        config = {"run": asdict(self.run_cfg),
+                  "train": p.train.model_dump(exclude={"val_every", "device", "device_store_fraction"}),
                   "model": p.model.model_dump(exclude={"variant", "dcn_backend"}), "heatmap": p.heatmap.model_dump(),
                   "crops": p.crops.model_dump() if p.train.online_backbone else None}
         if self.dist.distributed:  # per-rank BatchNorm statistics and padding: another result than 1 process
@@ -266,8 +288,11 @@ class Trainer:
             raise FasrnetError("process group and WORLD_SIZE/RANK disagree")
         return True
 
-    def _source(self) -> CachedBatches | OnlineBatches:
+    def _source(self) -> CachedBatches | DeviceBatches | OnlineBatches:
         if not self.params.train.online_backbone:
+            if self.device.type == "cuda":  # batches built on the GPU (fasrnet/batches.py); the CPU's stay as they were
+                resident = fits_on_device(self.train_store, self.device, self.params.train.device_store_fraction)
+                return DeviceBatches(self.train_store, self.codec, self.device, resident)
             return CachedBatches(self.train_store, self.codec)
         from fasrnet.backbone import load_frozen_backbone
 
@@ -350,6 +375,8 @@ class Trainer:
             return reused
         seed_everything(self.run_cfg.seed)  # python and numpy too: their states go into the checkpoint
         head = build_head(self.params.model, self.channels, self.run_cfg.variant).to(self.device)
+        if tp.channels_last:  # before the optimizer sees the parameters (a checkpoint's weights are copied in)
+            head = head.to(memory_format=torch.channels_last)
         optimizer = adam(head.parameters(), tp.lr, self.device)
         steps_per_epoch = -(-len(self.train_store) // tp.batch_size)  # every rank runs this many (epoch_batches)
         per_step = tp.lr_schedule == "cosine"
@@ -372,7 +399,10 @@ class Trainer:
 
             # Same seed, so same initial weights everywhere; DDP broadcasts rank 0's anyway.
             model = DistributedDataParallel(head, device_ids=[self.device] if self.device.type == "cuda" else None)
+        if tp.compile:
+            model = torch.compile(model)  # the first step compiles (minutes for the paper head on a GPU)
         source = self._source()
+        precision = step_precision(tp.precision, self.device)
 
         def train_epoch(epoch: int, perm: np.ndarray) -> tuple[dict[str, Any], str]:
             model.train()
@@ -381,9 +411,9 @@ class Trainer:
             epoch_lr = optimizer.param_groups[0]["lr"]  # logged: the lr the epoch starts with
             bar = tqdm(batches, desc=f"train {self.run_cfg.name} epoch {epoch + 1}/{tp.epochs}", unit="batch",
                        disable=not self.progress, leave=False)
-            for idx in bar:
-                feat, hm, target, weight = (x.to(self.device) for x in source.batch(idx, epoch))
-                out = model(feat[:, 0], feat[:, 1], feat[:, 2], hm[:, 0], hm[:, 1], hm[:, 2])
+            for idx, made in zip(bar, iterate_batches(source, batches, epoch)):
+                feat, hm, target, weight = (x.to(self.device) for x in made)
+                out = head_forward(model, feat, hm, tp.channels_last, precision)
                 loss = fasrnet_loss(out, target, weight, self.run_cfg.alpha)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

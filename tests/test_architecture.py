@@ -21,7 +21,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
      "fasrnet.resume", "fasrnet.codedeps", "fasrnet.host", "fasrnet.locks", "fasrnet"),
     ("fasrnet.data",),
     ("fasrnet.models", "fasrnet.evaluate"),
-    ("fasrnet.epochs", "fasrnet.features", "fasrnet.backbone", "fasrnet.train", "fasrnet.predict",
+    ("fasrnet.epochs", "fasrnet.features", "fasrnet.batches", "fasrnet.backbone", "fasrnet.train", "fasrnet.predict",
      "fasrnet.complexity", "fasrnet.demo"),
     ("fasrnet.tables",),
     ("fasrnet.workflow", "fasrnet.commands", "fasrnet.cli", "fasrnet.__main__"),

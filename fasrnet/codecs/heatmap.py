@@ -189,6 +189,40 @@ def encode_batch(
     return target, ok.astype(np.float32)
 
 
+def encode_batch_torch(
+    joints: torch.Tensor,
+    visible: torch.Tensor,
+    heatmap_size: Sequence[int],
+    sigma: float,
+    stride: float = STRIDE,
+    subpixel: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`encode_batch` on the tensors' device (a GPU's targets never cross the host): the same float64 maths,
+    cast to float32. ``joints`` ``(N, J, 2)``, ``visible`` ``(N, J)`` → targets ``(N, J, H, W)``, weights
+    ``(N, J)``. Equal to :func:`encode_batch` up to the last bit of ``exp`` (the two libraries' float64 ``exp``
+    may round differently): the CPU pipeline keeps the numpy one."""
+    w, h = int(heatmap_size[0]), int(heatmap_size[1])
+    if joints.ndim != 3 or joints.shape[-1] != 2:
+        raise ValueError(f"joints must be (N, J, 2), got shape {tuple(joints.shape)}")
+    j = joints.to(torch.float64)
+    vis = visible.reshape(j.shape[:2]).to(torch.bool)
+    radius = 3.0 * sigma
+    mx, my = j[..., 0] / stride, j[..., 1] / stride
+    if not subpixel:
+        mx, my = torch.trunc(mx + 0.5), torch.trunc(my + 0.5)
+    ok = vis & torch.isfinite(mx) & torch.isfinite(my)
+    ok &= ~((mx + radius < 0) | (my + radius < 0) | (mx - radius > w - 1) | (my - radius > h - 1))
+    zero = torch.zeros((), dtype=torch.float64, device=j.device)
+    mx, my = torch.where(ok, mx, zero), torch.where(ok, my, zero)
+    dx = torch.arange(w, dtype=torch.float64, device=j.device) - mx[..., None]
+    dy = torch.arange(h, dtype=torch.float64, device=j.device) - my[..., None]
+    gx = torch.where(dx.abs() <= radius, torch.exp(-(dx * dx) / (2 * sigma**2)), zero)
+    gy = torch.where(dy.abs() <= radius, torch.exp(-(dy * dy) / (2 * sigma**2)), zero)
+    target = (gy[..., :, None] * gx[..., None, :]).to(torch.float32)
+    target[~ok] = 0.0
+    return target, ok.to(torch.float32)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Decoding
 
@@ -313,6 +347,10 @@ class HeatmapCodec:
         """:meth:`encode_batch` as CPU tensors: the training targets of head training and backbone pretraining."""
         t, w = self.encode_batch(np.asarray(joints), np.asarray(visible))
         return torch.from_numpy(t), torch.from_numpy(w)
+
+    def encode_on_device(self, joints: torch.Tensor, visible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`encode_batch_torch` with this codec's settings, on the tensors' device."""
+        return encode_batch_torch(joints, visible, self.heatmap_wh, self.heatmap_sigma, self.stride, self.subpixel)
 
     def decode(self, heatmaps: Any) -> tuple[np.ndarray, np.ndarray]:
         """(N, J, h, w) → (heatmap coords (N, J, 2), maxvals (N, J))."""

@@ -58,6 +58,10 @@ def deform_conv2d_grid_sample(x: torch.Tensor, offset: torch.Tensor, weight: tor
     """
     b, c, h, w = x.shape
     groups = mask.shape[1] // 9
+    if x.dtype in (torch.float16, torch.bfloat16):
+        # Sampling positions reach the map's size (96 px at 384×288): bf16 would round them to half a pixel. They,
+        # the sampling and the mask are float32 (what autocast gives grid_sample anyway); the matmul follows autocast.
+        x, offset, mask = x.float(), offset.float(), mask.float()
     dt, dev = x.dtype, x.device
     ky, kx = torch.meshgrid(torch.arange(3, dtype=dt, device=dev) - 1, torch.arange(3, dtype=dt, device=dev) - 1,
                             indexing="ij")
@@ -128,6 +132,11 @@ class ModulatedDeformConv(nn.Module):
         # imported here: torchvision costs every process ~1 s at start-up, and CPU runs use grid_sample
         from torchvision.ops import deform_conv2d
 
+        if torch.is_autocast_enabled(x.device.type):
+            # torchvision's op has no autocast rule (bf16 inputs beside fp32 weights fail): it runs in fp32
+            with torch.autocast(x.device.type, enabled=False):
+                return deform_conv2d(x.float(), offset.float(), self.weight, self.bias, stride=(1, 1),
+                                     padding=(d, d), dilation=(d, d), mask=mask.float())
         return deform_conv2d(x, offset, self.weight, self.bias, stride=(1, 1), padding=(d, d),
                              dilation=(d, d), mask=mask)
 
