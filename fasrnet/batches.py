@@ -87,20 +87,20 @@ class DeviceBatches:
             rows = tuple(r.pin_memory() for r in rows)
         return rows
 
-    def _finish(self, order: np.ndarray, rows: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-        """Rows (host or device) → the batch on the device: fp32 features and heatmaps, targets encoded there."""
-        feat, hm = (r.to(self.device, non_blocking=True).float() for r in rows)
+    def _finish(self, order: np.ndarray, rows: tuple[torch.Tensor, ...] | None = None) -> tuple[torch.Tensor, ...]:
+        """The batch of ``order`` on the device: fp32 features and heatmaps (``rows`` read on the host, or gathered
+        from the resident fields when None), targets encoded there."""
         sel = torch.as_tensor(order, device=self.device)
+        if rows is None:
+            rows = tuple(self.fields[name].index_select(0, sel) for name in FIELDS)
+        feat, hm = (r.to(self.device, non_blocking=True).float() for r in rows)
         target, weight = self.codec.encode_on_device(self.joints[sel], self.visible[sel])
         return feat, hm, target, weight
 
     def batch(self, idx: np.ndarray, epoch: int) -> tuple[torch.Tensor, ...]:
         """One batch, built now (what :meth:`iterate` prefetches)."""
         order = np.sort(idx)  # as CachedBatches: shard-friendly reads; the content matters, not the order
-        if self.resident:
-            sel = torch.as_tensor(order, device=self.device)
-            return self._finish(order, tuple(self.fields[name].index_select(0, sel) for name in FIELDS))
-        return self._finish(order, self._host_rows(order))
+        return self._finish(order, None if self.resident else self._host_rows(order))
 
     def iterate(self, batches: list[np.ndarray], epoch: int) -> Iterator[tuple[torch.Tensor, ...]]:
         """The epoch's batches in order. Streaming, a background thread reads up to ``prefetch`` batches ahead;

@@ -29,8 +29,9 @@ def fp32(in_workspace, tmp_path):
     return _train(tmp_path, "fp32")[0]
 
 
-@pytest.mark.parametrize("dcn_backend", ["grid_sample", "torchvision"])
-def test_bf16_autocast_trains_close_to_fp32(in_workspace, tmp_path, fp32, dcn_backend, monkeypatch):
+@pytest.mark.parametrize("dcn_backend,channels_last", [("grid_sample", False), ("torchvision", False),
+                                                       ("grid_sample", True)])
+def test_bf16_autocast_trains_close_to_fp32(in_workspace, tmp_path, fp32, dcn_backend, channels_last, monkeypatch):
     import fasrnet.train as train
 
     seen = []
@@ -43,7 +44,9 @@ def test_bf16_autocast_trains_close_to_fp32(in_workspace, tmp_path, fp32, dcn_ba
         return value
 
     monkeypatch.setattr(train, "fasrnet_loss", loss)
-    bf16, out = _train(tmp_path, f"bf16_{dcn_backend}", ["train.precision=bf16", f"model.dcn_backend={dcn_backend}"])
+    bf16, out = _train(tmp_path, f"bf16_{dcn_backend}_{channels_last}",
+                       ["train.precision=bf16", f"model.dcn_backend={dcn_backend}",
+                        f"train.channels_last={str(channels_last).lower()}"])
     assert seen and all(set(d.values()) == {torch.float32} for d in seen)  # the loss in fp32
     assert bf16.keys() == fp32.keys()
     assert all(v.dtype == fp32[k].dtype for k, v in bf16.items())  # weights (and so Adam's state) stay fp32

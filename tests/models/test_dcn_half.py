@@ -1,6 +1,7 @@
 """The grid_sample deformable convolution on bf16 inputs (what bf16 autocast hands it): sampling positions stay
 float32, so a wide map is sampled where it should be, not at positions rounded to bf16's half pixel."""
 
+import pytest
 import torch
 
 from fasrnet.models.alignment import ModulatedDeformConv, deform_conv2d_grid_sample
@@ -28,8 +29,9 @@ def test_bf16_inputs_are_sampled_at_float32_positions():
     torch.testing.assert_close(ref[0, 0, 3, :-1], expected, rtol=0, atol=1e-5)
 
 
-def test_autocast_with_bf16_inputs_runs_on_both_backends_close_to_fp32():
-    x, offset, mask, weight = _inputs(40)
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_autocast_with_bf16_inputs_runs_on_both_backends_close_to_fp32(layout):
+    x, offset, mask, weight = (t.contiguous(memory_format=layout) for t in _inputs(40))
     for backend in ("grid_sample", "torchvision"):
         conv = ModulatedDeformConv(2, 2, 1, deformable_groups=1, backend=backend)
         with torch.no_grad():
