@@ -15,19 +15,21 @@
     laid out otherwise than the CPU's, and the first GPU run crashed on a ``.view`` of one; the transposed inputs
     reproduce that on the CPU (``tests/benchmarks/test_gpu_check.py``).
 (b) Frozen HRNet (width and arch of the params file: W48 standard), random weights (BatchNorm statistics
-    calibrated on one random batch, so that features have a trained net's magnitudes), prepared as ``fasrnet extract``
-    does (eval, fp16, channels_last): crops/s of ``features.run_backbone`` (uint8 crops of 3 frames on the host
-    → fp16 features and heatmaps on the host, i.e. the extract loop without disk I/O) and of the backbone forward
-    alone, after warm-up, timed with ``torch.cuda.synchronize``.
-(c) Head-training steps at the params file's batch size, the loop of ``train.Trainer`` (``train.head_forward``):
+    calibrated on one random batch, so that features have a trained net's magnitudes), in each of ``EXTRACT_MODES``
+    (``extract.precision`` fp16 and bf16, both channels_last; compiled with ``--compile-backbone``): crops/s end to
+    end through ``features.extract_shards``, the loop ``fasrnet extract`` runs (uint8 crops of 3 frames from host
+    memory → ``inference.BackboneRunner`` → fp16 features and heatmaps copied into pinned host memory on a side
+    stream → the shard handed to the writer thread; disk writes left out), and of the forward alone, after
+    warm-up, timed with ``torch.cuda.synchronize``; peak GPU memory.
+(c) Head-training steps at the params file's batch size, the loop of ``train.Trainer`` (``inference.head_forward``):
     on the feature cache with the host's batches (``train.CachedBatches.batch`` on in-memory fp16 arrays: fp16 →
     fp32, Gaussian targets, to the device; the landed path), with batches made on the device
     (``batches.DeviceBatches``, resident) in fp32, bf16, bf16 + channels_last and bf16 + channels_last +
     ``torch.compile`` (``TRAIN_MODES``; each end to end and with the step alone), vs with
-    the frozen backbone inside the loop on the 3 frames of every sample (``run_backbone`` as
-    ``train.OnlineBatches.batch`` calls it). ``OnlineBatches`` also decodes JPEGs and cuts crops on the CPU every
-    step; that is left out here, so the printed ratio is a lower bound for the real online mode
-    (``benchmarks/bench_train.py --paper`` times both end to end). Both modes run the same steps per epoch, so
+    the frozen backbone inside the loop on the 3 frames of every sample (``inference.BackboneRunner`` in
+    ``extract.precision`` and targets encoded on the device, as ``train.OnlineBatches`` does; head fp32, and bf16 +
+    channels_last). ``OnlineBatches`` also decodes JPEGs and cuts crops, in ``train.online_workers`` worker
+    processes ahead of the step; that is left out here. Both modes run the same steps per epoch, so
     the per-step ratio is the epoch-time ratio.
 
 Exit status: 0 when every parity check passes, 1 when one fails, 2 when there is no CUDA device (or bad arguments).
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import itertools
 import math
 import sys
@@ -52,7 +55,7 @@ import torchvision
 
 from fasrnet.batches import DeviceBatches
 from fasrnet.codecs.heatmap import HeatmapCodec
-from fasrnet.features import normalize, prepare_backbone, run_backbone
+from fasrnet.inference import BackboneRunner, head_forward, normalize, step_precision
 from fasrnet.models.alignment import ModulatedDeformConv, deform_conv2d_grid_sample
 from fasrnet.models.fasrnet import build_head
 from fasrnet.models.hrnet import build_hrnet
@@ -60,7 +63,7 @@ from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import load_params
 from fasrnet.runs import resolve_run
 from fasrnet.runtime import set_threads
-from fasrnet.train import CachedBatches, head_forward, step_precision
+from fasrnet.train import CachedBatches
 
 REPO = Path(__file__).resolve().parents[1]
 TENSORS = ("out", "input", "offset", "mask", "weight")
@@ -315,31 +318,92 @@ def peak_gib(device: torch.device) -> str:
     return f", peak GPU memory {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB"
 
 
+#: (b)'s modes: name, extract.precision, extract.compile. The first is what ``auto`` runs on CUDA.
+EXTRACT_MODES = (
+    ("fp16, channels_last (extract.precision auto)", "fp16", False),
+    ("bf16, channels_last", "bf16", False),
+    ("bf16, channels_last, compiled", "bf16", True),
+)
+
+
+class _Images:
+    """The crop store's ``images`` field in memory (what ``features.extract_shards`` reads)."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images.numpy()
+
+    def get_many(self, name: str, idx: np.ndarray) -> np.ndarray:
+        return self.images[idx % len(self.images)]
+
+
+class _NoDisk:
+    """A ``ShardWriter`` that keeps nothing: the extract loop without disk writes."""
+
+    def __init__(self, fields: dict, shard_size: int, total: int):
+        self.fields, self.shard_size, self.total = fields, shard_size, total
+
+    def shard_range(self, k: int) -> range:
+        return range(k * self.shard_size, min((k + 1) * self.shard_size, self.total))
+
+    def write_shard(self, k: int, arrays: dict[str, np.ndarray]) -> None:
+        for a in arrays.values():
+            a.sum(dtype=np.float32)  # read it, as a writer would
+
+
 def extract_throughput(backbone: torch.nn.Module, name: str, size: tuple[int, int], batch: int,
-                       device: torch.device, warmup: int, iters: int) -> None:
-    images = torch.randint(0, 256, (batch, FRAMES, 3, *size), dtype=torch.uint8)
-    print(f"(b) extract throughput: {name} (random weights; eval, "
-          + ("fp16, channels_last" if device.type == "cuda" else "fp32") + f"), {size[0]}x{size[1]}, batch {batch} "
-          f"crops x {FRAMES} frames, {warmup} warm-up + {iters} timed batches")
-    s = timed(lambda: run_backbone(backbone, images, device), device, warmup, iters)
-    print(f"  features.run_backbone (uint8 on host -> fp16 features + heatmaps on host): {batch / s:.1f} crops/s "
-          f"= {FRAMES * batch / s:.1f} frames/s ({s * 1000:.1f} ms/batch){peak_gib(device)}")
-    x = normalize(images.to(device).flatten(0, 1))
-    if device.type == "cuda":
-        x = x.half().contiguous(memory_format=torch.channels_last)
+                       device: torch.device, warmup: int, iters: int, compile_backbone: bool = False) -> None:
+    from fasrnet.features import extract_shards, feature_fields
 
-    @torch.no_grad()
-    def forward() -> None:
-        backbone(x)
+    pool = torch.randint(0, 256, (2 * batch, FRAMES, 3, *size), dtype=torch.uint8)
+    fields = feature_fields(size, backbone.out_channels, backbone.num_joints, flip=False)
+    print(f"(b) extraction: {name} (random weights, eval), {size[0]}x{size[1]}, batch {batch} crops x {FRAMES} "
+          f"frames, shards of 2 batches; {warmup} warm-up + {iters} timed batches per mode. End to end: "
+          "``features.extract_shards`` as ``fasrnet extract`` runs it (uint8 crops from host memory -> backbone -> "
+          "fp16 features + heatmaps in pinned host memory, the shard handed to the writer thread; disk writes left "
+          "out); alone: the forward on an input already on the device")
+    for mode, precision, compiled in EXTRACT_MODES:
+        if compiled and not compile_backbone:
+            print(f"  {mode}: skipped (--compile-backbone runs it; bf16 alone measured as fast as fp16 compiled)")
+            continue
+        runner = BackboneRunner(copy.deepcopy(backbone), device, precision, compile=compiled)
+        first = ""
+        if compiled:
+            t0 = time.perf_counter()
+            runner(pool[:batch])
+            sync(device)
+            first = f"; first batch (compilation) {time.perf_counter() - t0:.1f} s"
 
-    s = timed(forward, device, warmup, iters)
-    print(f"  backbone forward alone (input already on the device):                {batch / s:.1f} crops/s "
-          f"= {FRAMES * batch / s:.1f} frames/s ({s * 1000:.1f} ms/batch){peak_gib(device)}")
+        def end_to_end(batches: int) -> None:
+            total = batches * batch
+            writer = _NoDisk(fields, 2 * batch, total)
+            extract_shards(_Images(pool), writer, range(-(-total // (2 * batch))), runner, batch, False)
+
+        end_to_end(warmup)
+        sync(device)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        t0 = time.perf_counter()
+        end_to_end(iters)
+        sync(device)
+        s = (time.perf_counter() - t0) / iters
+        peak = peak_gib(device)
+        x = normalize(pool[:batch].to(device).flatten(0, 1)).to(runner.dtype)
+        if runner.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+
+        @torch.no_grad()
+        def forward() -> None:
+            runner.forward(x)
+
+        alone = timed(forward, device, warmup, iters)
+        print(f"  {mode}: {batch / s:7.1f} crops/s end to end ({s * 1000:.1f} ms/batch){peak}; "
+              f"forward alone {batch / alone:7.1f} crops/s{first}")
 
 
 def random_backbone(width: int, arch: str, size: tuple[int, int], device: torch.device) -> torch.nn.Module:
-    """A random HRNet prepared as ``fasrnet extract`` prepares one, its BatchNorm statistics first calibrated on
-    a random batch: with the raw init (conv std 0.001) features are ~1e-8 and underflow fp16 to zeros."""
+    """A random HRNet, fp32 on ``device``, its BatchNorm statistics calibrated on a random batch: with the raw init
+    (conv std 0.001) features are ~1e-8 and underflow fp16 to zeros. Each mode prepares a copy of it
+    (``inference.BackboneRunner``)."""
     net = build_hrnet(width, arch=arch).to(device)
     for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
@@ -347,7 +411,7 @@ def random_backbone(width: int, arch: str, size: tuple[int, int], device: torch.
             m.momentum = None  # running statistics = this batch's
     with torch.no_grad():
         net.train()(normalize(torch.randint(0, 256, (4, 3, *size), dtype=torch.uint8, device=device)))
-    return prepare_backbone(net, device)
+    return net.eval()
 
 
 class _ArrayStore:
@@ -370,7 +434,8 @@ TRAIN_MODES = (
     ("cached, device batches, bf16", "device", "bf16", False, False),
     ("cached, device batches, bf16 + channels_last", "device", "bf16", True, False),
     ("cached, device batches, bf16 + channels_last + compile", "device", "bf16", True, True),
-    ("online (backbone in the loop), fp32", "online", "fp32", False, False),
+    ("online (backbone in the loop, extract.precision), fp32", "online", "fp32", False, False),
+    ("online (backbone in the loop, extract.precision), bf16 + channels_last", "online", "bf16", True, False),
 )
 
 
@@ -390,10 +455,17 @@ def training_steps(params, backbone: torch.nn.Module, codec: HeatmapCodec, chann
     sources = {"host": CachedBatches(store, codec).batch,
                "device": DeviceBatches(store, codec, device, resident=True).batch}
 
-    def online(idx: np.ndarray, epoch: int) -> tuple[torch.Tensor, ...]:  # OnlineBatches.batch minus the crop cutting
-        f, h = run_backbone(backbone, images[idx], device)
-        target, weight = codec.encode_tensors(joints[idx], vis[idx])
-        return torch.from_numpy(f).float(), torch.from_numpy(h).float(), target, weight
+    runner = BackboneRunner(copy.deepcopy(backbone), device, params.extract.precision)
+    joints_d = torch.as_tensor(joints, device=device)
+    vis_d = torch.as_tensor(vis.astype(bool), device=device)
+
+    def online(idx: np.ndarray, epoch: int) -> tuple[torch.Tensor, ...]:  # OnlineBatches._finish: crops already cut
+        f, h = runner(images[idx])
+        if device.type == "cuda":
+            target, weight = codec.encode_on_device(joints_d[idx], vis_d[idx])
+        else:
+            target, weight = codec.encode_tensors(joints[idx], vis[idx])
+        return f.float(), h.float(), target, weight
 
     sources["online"] = online
     print(f"(c) head training ({run.variant}, batch {batch}, features {channels}x{hh}x{ww} x {FRAMES} frames, "
@@ -444,9 +516,12 @@ def training_steps(params, backbone: torch.nn.Module, codec: HeatmapCodec, chann
         per_step[kind, precision_name, channels_last, compiled] = s
         print(f"  {name}: {s * 1000:8.1f} ms/step = {batch / s:7.1f} samples/s end to end (data {data / s:.0%}); "
               f"step alone {batch / alone:7.1f} samples/s{first}{peak_gib(device)}")
-    host, online_s = per_step[("host", "fp32", False, False)], per_step[("online", "fp32", False, False)]
-    print(f"  ratio online / cached host fp32 per step (= per epoch): {online_s / host:.2f}x "
-          "(lower bound: no JPEG decoding or crop cutting in the online mode here)")
+    for precision_name, channels_last in (("fp32", False), ("bf16", True)):
+        cached = per_step[("device", precision_name, channels_last, False)]
+        online_s = per_step[("online", precision_name, channels_last, False)]
+        print(f"  ratio online / cached (device batches), head {precision_name}"
+              f"{' + channels_last' if channels_last else ''}, per step (= per epoch): {online_s / cached:.2f}x "
+              "(crop cutting left out: worker processes do it ahead of the step, train.online_workers)")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -464,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", nargs="*", default=[], choices=["parity", "extract", "train"], help="sections to skip")
     ap.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS,
                     help="memory layouts of the parity inputs (default: all three)")
+    ap.add_argument("--compile-backbone", action="store_true",
+                    help="also time (b)'s compiled backbone (a second compilation: over the 4-minute budget)")
     ap.add_argument("--no-compile", action="store_true",
                     help="skip (c)'s torch.compile mode (its first step compiles; skipped with --quick)")
     args = ap.parse_args(argv)
@@ -509,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
         if "extract" not in args.skip:
             t0 = time.perf_counter()
             extract_throughput(backbone, name, size, params.extract.batch_size if not args.quick else batch,
-                               device, warmup, iters)
+                               device, warmup, iters, compile_backbone=args.compile_backbone and not args.quick)
             print(f"  ({time.perf_counter() - t0:.1f} s)")
         if "train" not in args.skip:
             t0 = time.perf_counter()

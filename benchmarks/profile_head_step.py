@@ -83,7 +83,7 @@ def main() -> None:
 def backbone_step(params, args):  # noqa: ANN001, ANN201 - a benchmark's glue
     """One ``fasrnet pretrain-backbone`` step (HRNet on frame t, batch ``backbone.batch_size``) on syn17's crops."""
     from fasrnet.data.cropstore import CropIndex
-    from fasrnet.features import normalize
+    from fasrnet.inference import normalize
     from fasrnet.models.hrnet import build_hrnet
     from fasrnet.models.loss import joints_mse
 

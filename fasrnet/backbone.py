@@ -35,7 +35,7 @@ from fasrnet.data.cropstore import CropIndex
 from fasrnet.data.synthetic import synthesize_dataset
 from fasrnet.epochs import EpochLoop, log_csv
 from fasrnet.errors import FasrnetError
-from fasrnet.features import normalize
+from fasrnet.inference import normalize
 from fasrnet.io import remove_path, save_torch, write_text
 from fasrnet.models.checkpoint import read_checkpoint
 from fasrnet.models.hrnet import HRNet, build_hrnet, load_backbone

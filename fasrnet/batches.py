@@ -7,8 +7,8 @@ fp32 values; targets equal up to the last bit of float64 ``exp``) built on the d
 
 - **resident** — when the split's ``feat`` and ``heatmap`` fields fit ``train.device_store_fraction`` of the device's
   free memory, they are copied onto it once, as fp16, and each batch is gathered there;
-- **streaming** — otherwise a background thread reads the next batches' fp16 rows (into pinned host memory on
-  CUDA) while the current one trains, and the loop copies them with non-blocking copies.
+- **streaming** — otherwise a background thread (:func:`fasrnet.prefetch.ahead`) reads the next batches' fp16 rows
+  (into pinned host memory on CUDA) while the current one trains, and the loop copies them with non-blocking copies.
 
 Either way the rows are converted to fp32 and the targets encoded (:func:`fasrnet.codecs.heatmap.encode_batch_torch`)
 on the device. The CPU pipeline keeps :class:`~fasrnet.train.CachedBatches`, so the embedded default's bytes do not
@@ -17,8 +17,6 @@ change; tests run this module on the CPU, where it must give the same batches.
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +25,7 @@ import torch
 
 from fasrnet.codecs.heatmap import HeatmapCodec
 from fasrnet.features import FeatureStore
+from fasrnet.prefetch import ahead
 
 #: The fields a batch reads from the feature cache.
 FIELDS = ("feat", "heatmap")
@@ -109,38 +108,14 @@ class DeviceBatches:
             for idx in batches:
                 yield self.batch(idx, epoch)
             return
-        ahead: queue.Queue[Any] = queue.Queue(maxsize=self.prefetch)
-        stop = threading.Event()
 
-        def read() -> None:
+        def read() -> Iterator[tuple[np.ndarray, tuple[torch.Tensor, ...]]]:
             for idx in batches:
-                if stop.is_set():
-                    return
                 order = np.sort(idx)
-                try:
-                    item: Any = (order, self._host_rows(order))
-                except BaseException as exc:  # noqa: BLE001  # handed to the training loop, which raises it
-                    item = exc
-                while not stop.is_set():
-                    try:
-                        ahead.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if isinstance(item, BaseException):
-                    return
+                yield order, self._host_rows(order)
 
-        reader = threading.Thread(target=read, name="fasrnet-batches", daemon=True)
-        reader.start()
-        try:
-            for _ in batches:
-                item = ahead.get()
-                if isinstance(item, BaseException):
-                    raise item
-                yield self._finish(*item)
-        finally:
-            stop.set()
-            reader.join()
+        for order, rows in ahead(read(), self.prefetch, name="fasrnet-batches"):
+            yield self._finish(order, rows)
 
 
 def iterate_batches(source: Any, batches: list[np.ndarray], epoch: int) -> Iterator[tuple[torch.Tensor, ...]]:

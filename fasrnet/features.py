@@ -2,10 +2,15 @@
 
 The official code re-runs the frozen HRNet on three frames at every training step. Here it runs once per
 cached crop: for every crop of ``data/crops/<ds>/<split>`` the backbone (eval mode, no gradients, batched;
-fp16 + channels_last on GPU, fp32 on CPU) writes, per frame t−1, t, t+1, its highest-resolution feature map
+:class:`fasrnet.inference.BackboneRunner` in ``extract.precision``: fp16 + channels_last on a GPU by default, fp32 on
+a CPU) writes, per frame t−1, t, t+1, its highest-resolution feature map
 and its heatmaps, stored as fp16 in shards aligned with the crop shards (``feat``: (3, C, h, w),
 ``heatmap``: (3, 17, h, w)). With ``flip`` (the flip test, val/test) the mirrored crops' outputs are stored too
 (``feat_flip``, ``heatmap_flip``).
+
+On a GPU the outputs stay on the device until their shard is written: each batch is copied into pinned host memory
+on a side stream while the next batch runs, and a background thread writes the finished shard while the next one is
+computed (:class:`fasrnet.prefetch.Behind`).
 
 Resumable: the store is built in a work directory and swapped in when complete (docs/resume.md); a killed run
 continues at the first shard without its ``done`` marker, a half-written shard is never read (:mod:`fasrnet.shards`).
@@ -16,7 +21,7 @@ it (params, the crop store's digest, the backbone's weights, the code).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,43 +33,15 @@ from tqdm import tqdm
 from fasrnet.cachesize import Projection, tree_bytes
 from fasrnet.codecs.heatmap import STRIDE
 from fasrnet.data.cropstore import FRAMES, CropIndex
+from fasrnet.inference import BackboneRunner, host_buffer, resolve_precision, to_host
 from fasrnet.io import write_json
 from fasrnet.models.hrnet import HRNet
+from fasrnet.prefetch import Behind
 from fasrnet.resume import Unit, make_fingerprint, module_digest, store_digest, work_dir_for
 from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter, first_pending_shard, store_bytes
 
-#: ImageNet normalisation of RGB inputs in [0, 1] (HRNet/DCPose).
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
-#: The stored precision of features and heatmaps (the backbone runs in fp16 on GPU, fp32 on CPU).
+#: The stored precision of features and heatmaps (:data:`fasrnet.inference.OUTPUT_DTYPE`).
 STORE_DTYPE = "float16"
-
-
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 ``(..., 3, H, W)`` RGB → float, ImageNet-normalised."""
-    mean = torch.tensor(MEAN, device=images.device).view(3, 1, 1)
-    std = torch.tensor(STD, device=images.device).view(3, 1, 1)
-    return (images.float() / 255.0 - mean) / std
-
-
-@torch.no_grad()
-def run_backbone(backbone: HRNet, images: torch.Tensor, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 ``(B, T, 3, H, W)`` → fp16 features ``(B, T, C, h, w)`` and heatmaps ``(B, T, J, h, w)``."""
-    b, t = images.shape[:2]
-    x = normalize(images.to(device).flatten(0, 1))
-    if device.type == "cuda":
-        x = x.half().contiguous(memory_format=torch.channels_last)
-    feat, hm = backbone(x)
-    feat = feat.reshape(b, t, *feat.shape[1:]).to("cpu", torch.float16).numpy()
-    hm = hm.reshape(b, t, *hm.shape[1:]).to("cpu", torch.float16).numpy()
-    return feat, hm
-
-
-def prepare_backbone(backbone: HRNet, device: torch.device) -> HRNet:
-    backbone = backbone.eval().requires_grad_(False).to(device)
-    if device.type == "cuda":
-        backbone = backbone.half().to(memory_format=torch.channels_last)
-    return backbone
 
 
 def _features_complete(directory: Path) -> bool:
@@ -96,7 +73,7 @@ class ExtractPlan:
 
 def plan_extract(crop_dir: str | Path, out_dir: str | Path, backbone: HRNet, device: torch.device, batch_size: int,
                  flip: bool = False, *, stamp: Mapping[str, Any] | None = None,
-                 stage_out: str | Path | None = None) -> ExtractPlan:
+                 stage_out: str | Path | None = None, precision: str = "auto", compile: bool = False) -> ExtractPlan:
     """Open the crop index and project the bytes :func:`extract` will write, touching nothing on disk: every crop
     when started over, the crops of the unfinished shards when a matching work directory is resumed
     (docs/data.md, §7). Arguments as for :func:`extract`."""
@@ -104,7 +81,8 @@ def plan_extract(crop_dir: str | Path, out_dir: str | Path, backbone: HRNet, dev
     crops = CropIndex.open(crop_dir)
     fingerprint = make_fingerprint("extract", stamp or {}, {"crops": store_digest(crop_dir)},
                                    backbone=module_digest(backbone), batch_size=batch_size, flip=flip,
-                                   device=device.type)
+                                   device=device.type, precision=resolve_precision(precision, device),
+                                   compile=compile)
     unit = Unit(out_dir, work_dir_for(out_dir, stage_out), fingerprint)
     fields = feature_fields(crops.info["input_size"], backbone.out_channels, backbone.num_joints, flip)
     plan = ExtractPlan(crops, crop_dir, unit, fields, None)
@@ -123,18 +101,21 @@ def plan_extract(crop_dir: str | Path, out_dir: str | Path, backbone: HRNet, dev
 def extract(crop_dir: str | Path, out_dir: str | Path, backbone: HRNet, device: torch.device, batch_size: int,
             flip: bool = False, backbone_id: str = "", progress: bool = True, *,
             stamp: Mapping[str, Any] | None = None, stage_out: str | Path | None = None,
-            plan: ExtractPlan | None = None) -> dict[str, Any]:
+            plan: ExtractPlan | None = None, precision: str = "auto", compile: bool = False) -> dict[str, Any]:
     """Run ``backbone`` over every crop of ``crop_dir`` into the feature store ``out_dir``, through a work
     directory (:mod:`fasrnet.resume`): up to date when ``out_dir``'s fingerprint (``stamp``: the stage's params
     values; the crop store's digest; the backbone's weights; the code) matches, else resumed or started over.
-    ``plan``: this split's :func:`plan_extract` with the same arguments (made here when not given)."""
+    ``plan``: this split's :func:`plan_extract` with the same arguments (made here when not given). ``precision``
+    and ``compile``: the backbone's (``extract.precision``, ``extract.compile``; :class:`BackboneRunner`)."""
     if plan is None:
-        plan = plan_extract(crop_dir, out_dir, backbone, device, batch_size, flip, stamp=stamp, stage_out=stage_out)
+        plan = plan_extract(crop_dir, out_dir, backbone, device, batch_size, flip, stamp=stamp, stage_out=stage_out,
+                            precision=precision, compile=compile)
     crops, unit = plan.crops, plan.unit
     state = unit.open(_features_complete)
     if state == "current":
         return {"crops": len(crops), "extracted_now": 0, "seconds": 0.0, "crops_per_second": None, "state": state}
-    stats = _extract_into(crops, unit.work, plan.fields, backbone, device, batch_size, flip, progress)
+    runner = BackboneRunner(backbone, device, precision, compile)
+    stats = _extract_into(crops, unit.work, plan.fields, runner, batch_size, flip, progress)
     write_json(unit.work / "features.json", {
         "crops": str(plan.crop_dir), "backbone": backbone_id, "channels": backbone.out_channels,
         "joints": backbone.num_joints, "heatmap_size": [s // STRIDE for s in crops.info["input_size"]], "flip": flip,
@@ -144,48 +125,72 @@ def extract(crop_dir: str | Path, out_dir: str | Path, backbone: HRNet, device: 
     return {**stats, "state": state}
 
 
-def _extract_into(crops: CropIndex, out_dir: Path, fields: dict[str, Field], backbone: HRNet, device: torch.device,
+def _extract_into(crops: CropIndex, out_dir: Path, fields: dict[str, Field], runner: BackboneRunner,
                   batch_size: int, flip: bool, progress: bool) -> dict[str, Any]:
     """Fill the feature store ``out_dir`` from its first unfinished shard; returns counts and timing."""
     n = len(crops)
     (out_dir / "features.json").unlink(missing_ok=True)
     writer = ShardWriter(out_dir, fields, crops.images.shard_size, n)
-    backbone = prepare_backbone(backbone, device)
     start = writer.first_incomplete()
     done_before = sum(len(writer.shard_range(k)) for k in range(start))
     bar = tqdm(total=n, initial=done_before, desc=f"extract {crops.info['dataset']}/{crops.info['split']}",
                unit="crop", disable=not progress)
     t0 = time.perf_counter()
     with bar:  # closed on errors too, so an error message starts a line of its own
-        _extract_shards(crops, writer, range(start, writer.num_shards), backbone, device, batch_size, flip, bar)
+        extract_shards(crops.images, writer, range(start, writer.num_shards), runner, batch_size, flip, bar.update)
     seconds = time.perf_counter() - t0
     done_now = n - done_before
     return {
         "crops": n,
+        "settings": runner.describe(),
         "extracted_now": done_now,
         "seconds": round(seconds, 3),
         "crops_per_second": round(done_now / seconds, 2) if done_now and seconds > 0 else None,
     }
 
 
-def _extract_shards(crops: CropIndex, writer: ShardWriter, shards: range, backbone: HRNet, device: torch.device,
-                    batch_size: int, flip: bool, bar: tqdm) -> None:
-    """Run the backbone over the crops of ``shards`` (and their mirror images with ``flip``), shard by shard."""
-    for shard in shards:
-        rng = writer.shard_range(shard)
-        images = crops.images.get_many("images", np.arange(rng.start, rng.stop))
-        out: dict[str, list[np.ndarray]] = {k: [] for k in writer.fields}
-        for s in range(0, len(images), batch_size):
-            batch = torch.from_numpy(images[s:s + batch_size])
-            feat, hm = run_backbone(backbone, batch, device)
-            out["feat"].append(feat)
-            out["heatmap"].append(hm)
-            if flip:
-                feat, hm = run_backbone(backbone, torch.flip(batch, dims=[-1]), device)
-                out["feat_flip"].append(feat)
-                out["heatmap_flip"].append(hm)
-            bar.update(len(batch))
-        writer.write_shard(shard, {k: np.concatenate(v) for k, v in out.items()})
+#: The backbone's outputs and the fields they fill, without and with the flip test.
+_OUTPUTS = (("feat", "heatmap"), ("feat_flip", "heatmap_flip"))
+
+
+def extract_shards(images: ShardReader, writer: ShardWriter, shards: range, runner: BackboneRunner, batch_size: int,
+                   flip: bool, done: Callable[[int], object] = lambda n: None) -> None:
+    """Run the backbone over the crops of ``shards`` (``images``: the crop store's ``images`` field; and their
+    mirror images with ``flip``) into ``writer``, shard by shard; ``done(n)`` after every batch of n crops.
+
+    On CUDA a batch's outputs are copied into the shard's pinned host buffers on a side stream while the next
+    batch runs, and a background thread writes each finished shard while the next one is computed; on a CPU the
+    same steps run one after another (:func:`fasrnet.inference.to_host`)."""
+    device = runner.device
+    stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+
+    def write(item: tuple[int, dict[str, torch.Tensor], Any]) -> None:
+        shard, out, ready = item
+        if ready is not None:
+            ready.synchronize()  # every copy into ``out`` has landed
+        writer.write_shard(shard, {k: v.numpy() for k, v in out.items()})
+
+    with Behind(write, depth=1, name="fasrnet-extract-writer") as behind:
+        for shard in shards:
+            rng = writer.shard_range(shard)
+            crops = torch.from_numpy(images.get_many("images", np.arange(rng.start, rng.stop)))
+            if device.type == "cuda":
+                crops = crops.pin_memory()
+            out = {k: host_buffer((len(rng), *f.shape), getattr(torch, f.dtype), device)
+                   for k, f in writer.fields.items()}
+            for s in range(0, len(crops), batch_size):
+                batch = crops[s:s + batch_size]
+                for mirrored, names in zip((False, True), _OUTPUTS):
+                    if mirrored and not flip:
+                        continue
+                    for name, value in zip(names, runner(batch, flip=mirrored)):
+                        to_host(value, out[name][s:s + len(batch)], stream)
+                done(len(batch))
+            ready = None
+            if stream is not None:
+                ready = torch.cuda.Event()
+                ready.record(stream)
+            behind.put((shard, out, ready))
 
 
 class FeatureStore:

@@ -308,6 +308,11 @@ class ExtractParams(Section):
 
     batch_size: int = Field(default=64, ge=1, le=4096)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: The backbone's precision (fasrnet/inference.py): fp16 or bf16 run channels_last; auto = fp16 on CUDA, fp32 on
+    #: a CPU. The cache stores fp16 either way. Online training runs the backbone in it too.
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    #: torch.compile of the backbone (its first batch compiles).
+    compile: bool = False
 
 
 class TrainParams(Section):
@@ -335,6 +340,9 @@ class TrainParams(Section):
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = False
     compile: bool = False
+    # Online mode: worker processes that cut the crops (decode JPEGs, warp) ahead of the step; 0: the training
+    # thread cuts them. Changes speed, not results (each crop's augmentation is seeded by seed, epoch and crop).
+    online_workers: int = Field(default=0, ge=0, le=64)
 
 
 class RunParams(Section):

@@ -20,43 +20,48 @@ from fasrnet.data.cropstore import CropIndex
 from fasrnet.data.posetrack import Frame, Person, Video, write_video
 from fasrnet.errors import FasrnetError, describe
 from fasrnet.features import FeatureStore
+from fasrnet.inference import scored_heatmaps, step_precision
 from fasrnet.io import atomic_dir
 from fasrnet.keypoints import NUM_KEYPOINTS
 from fasrnet.models.checkpoint import read_checkpoint
 from fasrnet.models.fasrnet import FaSRnetHead, build_head
 from fasrnet.params import Params
+from fasrnet.prefetch import ahead
 from fasrnet.runs import RunConfig
-
-
-def scored_heatmaps(head: FaSRnetHead | None, feat: torch.Tensor, hm: torch.Tensor) -> torch.Tensor:
-    """The heatmaps scored for frame t from the backbone's outputs on t−1, t, t+1 (``feat`` (B, 3, C, h, w),
-    ``hm`` (B, 3, J, h, w)) → (B, J, h, w): the head's refined ``pred``, or with ``head=None`` the backbone's
-    own heatmap of frame t (the single-frame baseline)."""
-    if head is None:
-        return hm[:, 1]
-    return head(feat[:, 0], feat[:, 1], feat[:, 2], hm[:, 0], hm[:, 1], hm[:, 2])["pred"]
 
 
 @torch.no_grad()
 def iter_heatmaps(store: FeatureStore, head: FaSRnetHead | None, device: torch.device, batch_size: int,
-                  flip_test: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                  flip_test: bool = False, precision: str = "fp32", channels_last: bool = False
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(crop indices, scored heatmaps (B, J, h, w) float32)`` batch by batch: the head's output, or
-    with ``head=None`` the frozen backbone's own heatmap of frame t (the single-frame baseline)."""
+    with ``head=None`` the frozen backbone's own heatmap of frame t (the single-frame baseline). The head runs as
+    it trained (``train.precision``, ``train.channels_last``; :func:`fasrnet.inference.scored_heatmaps`). A
+    background thread reads the next batch's rows from the cache (into pinned memory on CUDA) while this one runs."""
     if flip_test and not store.has_flip:
         raise FasrnetError(f"{store.dir}: heatmap.flip_test is on but the cache has no flipped crops; "
                            "re-run `fasrnet extract` with flip_test enabled")
     if head is not None:
         head.eval()
+    context = step_precision(precision, device)
+    suffixes = ("", "_flip") if flip_test else ("",)
+    names = [k + s for s in suffixes for k in ("heatmap",) + (("feat",) if head is not None else ())]
+
+    def read(idx: np.ndarray) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
+        rows = {name: torch.from_numpy(store.reader.get_many(name, idx)) for name in names}
+        if device.type == "cuda":
+            rows = {name: r.pin_memory() for name, r in rows.items()}
+        return idx, rows
+
     n = len(store)
-    for s in range(0, n, batch_size):
-        idx = np.arange(s, min(s + batch_size, n))
+    for idx, rows in ahead(read(np.arange(s, min(s + batch_size, n))) for s in range(0, n, batch_size)):
+        on = {name: r.to(device, non_blocking=True) for name, r in rows.items()}
 
         def scored(suffix: str) -> torch.Tensor:
-            hm = torch.from_numpy(store.reader.get_many("heatmap" + suffix, idx)).to(device, torch.float32)
-            if head is None:
-                return hm[:, 1]
-            feat = torch.from_numpy(store.reader.get_many("feat" + suffix, idx)).to(device, torch.float32)
-            return scored_heatmaps(head, feat, hm)
+            # fp16 rows → fp32 on the device: the values the host's conversion gave
+            hm = on["heatmap" + suffix].float()
+            feat = on["feat" + suffix].float() if head is not None else hm
+            return scored_heatmaps(head, feat, hm, channels_last, context)
 
         pred = scored("")
         if flip_test:
@@ -119,12 +124,14 @@ def write_predictions(videos: list[tuple[str, Video]], out_dir: str | Path, fmt:
 
 
 def predict_store(store: FeatureStore, head: FaSRnetHead | None, codec: HeatmapCodec, device: torch.device,
-                  batch_size: int, flip_test: bool = False) -> list[tuple[str, Video]]:
-    """Predicted videos for every crop of ``store`` (heatmaps are decoded batch by batch, never all held)."""
+                  batch_size: int, flip_test: bool = False, precision: str = "fp32",
+                  channels_last: bool = False) -> list[tuple[str, Video]]:
+    """Predicted videos for every crop of ``store`` (heatmaps are decoded batch by batch, never all held; the head
+    runs in ``precision`` and ``channels_last`` as :func:`iter_heatmaps` says)."""
     n = len(store)
     coords = np.zeros((n, NUM_KEYPOINTS, 2))
     scores = np.zeros((n, NUM_KEYPOINTS))
-    for idx, heatmaps in iter_heatmaps(store, head, device, batch_size, flip_test):
+    for idx, heatmaps in iter_heatmaps(store, head, device, batch_size, flip_test, precision, channels_last):
         coords[idx], scores[idx] = keypoints_in_image(heatmaps, idx, store.crops, codec)
     return build_videos(store.crops, coords, scores)
 

@@ -37,11 +37,13 @@ was started with.
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import hashlib
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -62,7 +64,8 @@ from fasrnet.data.views import PersonBox, draw_augmentation, make_view
 from fasrnet.epochs import EpochLoop, log_csv
 from fasrnet.errors import FasrnetError, describe
 from fasrnet.evaluate import evaluate_videos
-from fasrnet.features import FeatureStore, prepare_backbone, run_backbone
+from fasrnet.features import FeatureStore
+from fasrnet.inference import BackboneRunner, head_forward, step_precision
 from fasrnet.io import remove_leftovers_beside, save_torch, write_bytes, write_json, write_text
 from fasrnet.models.checkpoint import read_checkpoint
 from fasrnet.models.fasrnet import FaSRnetHead, build_head, get_variant
@@ -141,26 +144,6 @@ def epoch_batches(perm: np.ndarray, batch_size: int, rank: int = 0, world_size: 
     return out
 
 
-def step_precision(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """What a head step's forward runs under: bf16 autocast for ``train.precision: bf16``, else nothing."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def head_forward(model: torch.nn.Module, feat: torch.Tensor, hm: torch.Tensor, channels_last: bool,
-                 precision: contextlib.AbstractContextManager[Any]) -> dict[str, torch.Tensor | None]:
-    """The head on a batch ``feat (B,3,C,h,w)``, ``hm (B,3,J,h,w)``: frames t−1, t, t+1 (as channels_last tensors
-    if asked) under ``precision`` (:func:`step_precision`); its outputs as fp32, so the loss is computed in fp32.
-    Training's step and ``benchmarks/gpu_check.py`` both run it."""
-    frames = [x[:, k] for x in (feat, hm) for k in range(3)]
-    if channels_last:
-        frames = [f.contiguous(memory_format=torch.channels_last) for f in frames]
-    with precision:
-        out = model(*frames)
-    return {k: None if v is None else v.float() for k, v in out.items()}
-
-
 class CachedBatches:
     """Training batches from the feature cache: ``(feat (B,3,C,h,w), heatmap (B,3,J,h,w), target, weight)``."""
 
@@ -180,39 +163,141 @@ class CachedBatches:
         return feat, hm, target, weight
 
 
-class OnlineBatches:
-    """The official way: cut each crop afresh from the images with new augmentation (seeded by seed, epoch and
-    crop), run the frozen backbone on the three frames, then train on its outputs. Same items as the cache."""
+class OnlineViews(torch.utils.data.Dataset):
+    """The training crops of the official way: item ``(epoch, i)`` is crop ``i`` of the feature cache's order, cut
+    afresh from the images with the augmentation drawn from ``default_rng([seed, epoch, i])``: ``images (3 frames,
+    3, H, W)`` uint8, ``joints (J, 2)``, ``joints_vis (J,)``. Seeded per item, so the same in any process: a
+    DataLoader's worker processes cut exactly what the training thread would."""
 
-    def __init__(self, params: Params, dataset: str, store: FeatureStore, backbone: HRNet, codec: HeatmapCodec,
-                 device: torch.device, seed: int):
-        self.params = params
+    def __init__(self, params: Params, dataset: str, store: FeatureStore, codec: HeatmapCodec, seed: int):
+        self.crops = params.crops
         self.dataset_dir = paths.dataset_dir(params, dataset)
         self.videos, _, _ = load_split(self.dataset_dir, "train")
         boxes = {(pb.video, pb.frame, pb.person): pb for pb in gt_person_boxes(self.videos)}
         a = store.crops.arrays
         self.items: list[PersonBox] = [boxes[(int(v), int(t), int(p))]
                                        for v, t, p in zip(a["video"], a["frame"], a["person"])]
-        self.cache = ImageCache(self.dataset_dir, capacity=64)
-        self.backbone = prepare_backbone(backbone, device)
         self.codec = codec
-        self.device = device
         self.seed = seed
+        self._cache: ImageCache | None = None  # made in the process that reads: each worker decodes for itself
 
     def __len__(self) -> int:
         return len(self.items)
 
+    def __getitem__(self, key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        epoch, i = key
+        if self._cache is None:
+            self._cache = ImageCache(self.dataset_dir, capacity=64)
+        pb = self.items[i]
+        aug = draw_augmentation(np.random.default_rng([self.seed, epoch, i]), self.crops)
+        view = make_view(pb, self.videos[pb.video], self._cache, self.codec, aug)
+        return view["images"], view["joints"], view["joints_vis"]
+
+
+def collate_views(items: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                  ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """A batch of :class:`OnlineViews` items → ``images (B, 3, 3, H, W)`` uint8 tensor, ``joints (B, J, 2)``,
+    ``joints_vis (B, J)``."""
+    images, joints, vis = zip(*items)
+    return torch.from_numpy(np.stack(images)), np.stack(joints), np.stack(vis)
+
+
+class _EpochBatches(torch.utils.data.Sampler):
+    """A DataLoader's batch sampler whose batches are set before each epoch (its workers persist across epochs)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[int, int]]] = []
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class OnlineBatches:
+    """The official way: cut each crop afresh from the images with new augmentation (:class:`OnlineViews`), run
+    the frozen backbone on the three frames (:class:`fasrnet.inference.BackboneRunner`, its outputs kept on the
+    device), then train on its outputs. Same items as the cache. With ``workers`` > 0 the crops are cut (JPEGs
+    decoded, warped) by that many DataLoader worker processes, batches ahead of the step, into pinned memory on
+    CUDA; 0 cuts them on the training thread. Either way the same batches."""
+
+    def __init__(self, params: Params, dataset: str, store: FeatureStore, backbone: HRNet, codec: HeatmapCodec,
+                 device: torch.device, seed: int, workers: int = 0):
+        self.views = OnlineViews(params, dataset, store, codec, seed)
+        self.runner = BackboneRunner(backbone, device, params.extract.precision)
+        self.codec = codec
+        self.device = device
+        self.workers = workers
+        self._sampler = _EpochBatches()
+        self._loader: torch.utils.data.DataLoader | None = None
+
+    def __len__(self) -> int:
+        return len(self.views)
+
+    def _finish(self, images: torch.Tensor, joints: np.ndarray, vis: np.ndarray) -> tuple[torch.Tensor, ...]:
+        feat, hm = self.runner(images)  # fp16 on the device, as the feature cache stores them
+        if self.device.type == "cuda":  # targets encoded there too (the CPU keeps the host encoder's bytes)
+            target, weight = self.codec.encode_on_device(
+                torch.as_tensor(np.asarray(joints, dtype=np.float64), device=self.device),
+                torch.as_tensor(np.asarray(vis).astype(bool), device=self.device))
+        else:
+            target, weight = self.codec.encode_tensors(joints, vis)
+        return feat.float(), hm.float(), target, weight
+
     def batch(self, idx: np.ndarray, epoch: int) -> tuple[torch.Tensor, ...]:
-        views = []
-        for i in idx:
-            pb = self.items[int(i)]
-            aug = draw_augmentation(np.random.default_rng([self.seed, epoch, int(i)]), self.params.crops)
-            views.append(make_view(pb, self.videos[pb.video], self.cache, self.codec, aug))
-        images = torch.from_numpy(np.stack([v["images"] for v in views]))
-        feat, hm = run_backbone(self.backbone, images, self.device)
-        target, weight = self.codec.encode_tensors(np.stack([v["joints"] for v in views]),
-                                 np.stack([v["joints_vis"] for v in views]))
-        return torch.from_numpy(feat).float(), torch.from_numpy(hm).float(), target, weight
+        return self._finish(*collate_views([self.views[epoch, int(i)] for i in idx]))
+
+    def iterate(self, batches: list[np.ndarray], epoch: int) -> Iterator[tuple[torch.Tensor, ...]]:
+        """The epoch's batches in order; with workers, cut by the worker processes ahead of the step."""
+        if not self.workers:
+            for idx in batches:
+                yield self.batch(idx, epoch)
+            return
+        if self._loader is None:
+            self._loader = torch.utils.data.DataLoader(
+                self.views, batch_sampler=self._sampler, num_workers=self.workers, collate_fn=collate_views,
+                pin_memory=self.device.type == "cuda", persistent_workers=True, prefetch_factor=2)
+        self._sampler.batches = [[(epoch, int(i)) for i in idx] for idx in batches]
+        for images, joints, vis in self._loader:
+            yield self._finish(images, joints, vis)
+
+
+def pick_dcn_backend(head: FaSRnetHead, batch: list[torch.Tensor], channels_last: bool, precision: str,
+                     compiled: bool, steps: int = 3) -> tuple[str, dict[str, float]]:
+    """``model.dcn_backend: auto`` on a GPU: the faster of the two DCN backends for this head's training step in
+    this precision and layout, measured (a copy of the head, ``steps`` forward + backward passes each after one
+    warm-up, on ``batch``: feat, heatmap, target, weight) and set on ``head``. Returns the backend and the seconds
+    per step measured. With ``torch.compile``, grid_sample without measuring: torchvision's op is opaque to the
+    compiler, and the compiled head was measured with grid_sample (docs/gpu.md). The two compute the same
+    function (tests/models/test_dcn_half.py, the gpu_check parity cases); which runs changes speed and the last
+    digits."""
+    from fasrnet.models.alignment import set_dcn_backend
+
+    seconds: dict[str, float] = {}
+    if compiled:
+        backend = "grid_sample"
+    else:
+        feat, hm, target, weight = batch
+        context = step_precision(precision, feat.device)
+        for candidate in ("torchvision", "grid_sample"):
+            trial = set_dcn_backend(copy.deepcopy(head).train(), candidate)  # the run's BatchNorm untouched
+            for k in range(steps + 1):
+                if k == 1:
+                    _synchronize(feat.device)
+                    t0 = time.perf_counter()
+                out = head_forward(trial, feat, hm, channels_last, context)
+                fasrnet_loss(out, target, weight, 0.5).backward()
+            _synchronize(feat.device)
+            seconds[candidate] = (time.perf_counter() - t0) / steps
+        backend = min(seconds, key=seconds.__getitem__)
+    set_dcn_backend(head, backend)
+    return backend, seconds
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _run_complete(directory: Path) -> bool:
@@ -266,9 +351,12 @@ class Trainer:
         """Everything that changes the result; a checkpoint of another configuration is not resumed."""
         p = self.params
         config = {"run": asdict(self.run_cfg),
-                  "train": p.train.model_dump(exclude={"val_every", "device", "device_store_fraction"}),
+                  "train": p.train.model_dump(exclude={"val_every", "device", "device_store_fraction",
+                                                     "online_workers"}),
                   "model": p.model.model_dump(exclude={"variant", "dcn_backend"}), "heatmap": p.heatmap.model_dump(),
                   "crops": p.crops.model_dump() if p.train.online_backbone else None}
+        if p.train.online_backbone:  # the backbone runs in the loop, in the extraction's precision
+            config["extract_precision"] = p.extract.precision
         if self.dist.distributed:  # per-rank BatchNorm statistics and padding: another result than 1 process
             config["world_size"] = self.dist.world_size
         return config
@@ -298,7 +386,7 @@ class Trainer:
 
         backbone = load_frozen_backbone(self.params)
         return OnlineBatches(self.params, self.run_cfg.dataset, self.train_store, backbone, self.codec,
-                             self.device, self.run_cfg.seed)
+                             self.device, self.run_cfg.seed, self.params.train.online_workers)
 
     def _val(self, head: FaSRnetHead) -> float | None:
         ds = self.run_cfg.dataset
@@ -309,8 +397,9 @@ class Trainer:
             self._val_data = (FeatureStore(store_dir, paths.crops_dir(ds, "val")),
                               read_split(paths.annotations_dir(self.params, ds, "val")))
         store, gt = self._val_data
-        pred = predict_store(store, head, self.codec, self.device, self.params.train.batch_size,
-                             self.params.heatmap.flip_test)
+        tp = self.params.train
+        pred = predict_store(store, head, self.codec, self.device, tp.batch_size, self.params.heatmap.flip_test,
+                             tp.precision, tp.channels_last)
         result = evaluate_videos(gt, [v for _, v in pred])
         return float(result.total)
 
@@ -393,6 +482,16 @@ class Trainer:
                          self.work_dir / "train_log.csv", LOG_COLUMNS, writes=main, progress=self.progress,
                          restart="starting the run over")
         start, history = loop.resume(head, optimizer, scheduler)
+        source = self._source()
+        precision = step_precision(tp.precision, self.device)
+        if self.params.model.dcn_backend == "auto" and self.device.type == "cuda":
+            first = source.batch(np.arange(min(tp.batch_size, len(source))), start)
+            backend, seconds = pick_dcn_backend(head, [x.to(self.device) for x in first], tp.channels_last,
+                                                tp.precision, tp.compile)
+            if main:
+                measured = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in seconds.items())
+                print(f"train {self.run_cfg.name}: DCN backend {backend} "
+                      f"({'measured per step: ' + measured if measured else 'torch.compile traces it'})", flush=True)
         model: torch.nn.Module = head  # what the steps run; checkpoints always hold the bare head's weights
         if ddp:
             from torch.nn.parallel import DistributedDataParallel
@@ -401,8 +500,6 @@ class Trainer:
             model = DistributedDataParallel(head, device_ids=[self.device] if self.device.type == "cuda" else None)
         if tp.compile:
             model = torch.compile(model)  # the first step compiles (minutes for the paper head on a GPU)
-        source = self._source()
-        precision = step_precision(tp.precision, self.device)
 
         def train_epoch(epoch: int, perm: np.ndarray) -> tuple[dict[str, Any], str]:
             model.train()

@@ -18,10 +18,11 @@ from fasrnet.codedeps import PACKAGE_DIR, imported_modules
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("fasrnet.errors", "fasrnet.io", "fasrnet.keypoints", "fasrnet.codecs", "fasrnet.params", "fasrnet.paths",
      "fasrnet.runs", "fasrnet.stages", "fasrnet.record", "fasrnet.runtime", "fasrnet.shards", "fasrnet.cachesize",
-     "fasrnet.resume", "fasrnet.codedeps", "fasrnet.host", "fasrnet.locks", "fasrnet"),
+     "fasrnet.resume", "fasrnet.codedeps", "fasrnet.host", "fasrnet.locks", "fasrnet.prefetch", "fasrnet"),
     ("fasrnet.data",),
     ("fasrnet.models", "fasrnet.evaluate"),
-    ("fasrnet.epochs", "fasrnet.features", "fasrnet.batches", "fasrnet.backbone", "fasrnet.train", "fasrnet.predict",
+    ("fasrnet.epochs", "fasrnet.inference", "fasrnet.features", "fasrnet.batches", "fasrnet.backbone",
+     "fasrnet.train", "fasrnet.predict",
      "fasrnet.complexity", "fasrnet.demo"),
     ("fasrnet.tables",),
     ("fasrnet.workflow", "fasrnet.commands", "fasrnet.cli", "fasrnet.__main__"),

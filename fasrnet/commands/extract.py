@@ -38,17 +38,20 @@ def run(args: argparse.Namespace, params: Params) -> int:
     plans = {split: plan_extract(paths.crops_dir(args.dataset, split), paths.features_dir(args.dataset, split),
                                  backbone, device, params.extract.batch_size,
                                  flip=params.heatmap.flip_test and split != "train", stamp=stamp,
-                                 stage_out=paths.FEATURES / args.dataset) for split in args.split}
+                                 stage_out=paths.FEATURES / args.dataset, precision=params.extract.precision,
+                                 compile=params.extract.compile) for split in args.split}
     # every split sized before the first is written (docs/data.md, §7)
     check_space([p.projection for p in plans.values() if p.projection], enforce=enforced(args.no_space_check))
     for split, plan in plans.items():
         out = plan.unit.target
         stats = extract(plan.crop_dir, out, backbone, device, params.extract.batch_size,
                         flip=params.heatmap.flip_test and split != "train", backbone_id=ident,
-                        stamp=stamp, stage_out=paths.FEATURES / args.dataset, plan=plan)
+                        stamp=stamp, stage_out=paths.FEATURES / args.dataset, plan=plan,
+                        precision=params.extract.precision, compile=params.extract.compile)
         rate = stats["crops_per_second"]
         print(f"extract {args.dataset}/{split}: {stats['crops']} crops"
-              + (f", {stats['extracted_now']} extracted in {stats['seconds']} s ({rate} crops/s)" if rate else "")
+              + (f", {stats['extracted_now']} extracted in {stats['seconds']} s ({rate} crops/s, "
+                 f"{stats['settings']} on {device.type})" if rate else "")
               + state_note(stats["state"], out))
         made(args, out)
     return 0

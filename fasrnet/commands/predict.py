@@ -36,7 +36,8 @@ def run(args: argparse.Namespace, params: Params) -> int:
             continue
         store = FeatureStore(paths.features_dir(dataset, split), paths.crops_dir(dataset, split))
         videos = predict_store(store, head, HeatmapCodec.from_params(params.heatmap), device,
-                               params.train.batch_size, params.heatmap.flip_test)
+                               params.train.batch_size, params.heatmap.flip_test,
+                               params.train.precision, params.train.channels_last)  # the head as it trained
         out = args.out or paths.predictions_dir(name, split)
         write_predictions(videos, out, store.crops.info["format"])
         print(f"predict {name}/{split}: {len(videos)} videos, {len(store)} persons -> {out}")

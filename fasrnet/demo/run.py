@@ -4,8 +4,9 @@
 For every frame t and every person box of t, the box cuts frames t−1, t, t+1 (clamped at the clip's ends) with
 one affine transform, exactly as the crops stage does (:func:`fasrnet.data.views.view_geometry` and ``cut``); the
 frozen backbone runs on the three crops and its outputs are rounded to the feature cache's fp16, as ``fasrnet
-extract`` stores them; the run's head refines them (:func:`fasrnet.predict.scored_heatmaps`, the flip test when
-``heatmap.flip_test``) and the keypoints go back to the frame as ``fasrnet predict`` maps them. So on a dataset's
+extract`` stores them (the same :class:`fasrnet.inference.BackboneRunner`, in ``extract.precision``); the run's head
+refines them (:func:`fasrnet.inference.scored_heatmaps`, as it trained; the flip test when ``heatmap.flip_test``)
+and the keypoints go back to the frame as ``fasrnet predict`` maps them. So on a dataset's
 frame folder with its box file the demo's ``poses.json`` scores what ``predict`` + ``evaluate`` score.
 
 Writes into ``DIR`` (each file atomically; a failure leaves earlier outputs as they were):
@@ -42,14 +43,13 @@ from fasrnet.demo.frames import MIN_FRAMES, open_frames, too_few_frames
 from fasrnet.demo.marks import find_marks, parse_marks
 from fasrnet.demo.overlay import OverlayWriter, Pose, compose, overlay_size
 from fasrnet.errors import FasrnetError
-from fasrnet.features import prepare_backbone, run_backbone
 from fasrnet.host import machine
+from fasrnet.inference import BackboneRunner, scored_heatmaps, step_precision
 from fasrnet.io import write_json
 from fasrnet.models.detector import PersonDetector, load_person_detector
 from fasrnet.models.fasrnet import FaSRnetHead
-from fasrnet.models.hrnet import HRNet
 from fasrnet.params import Params
-from fasrnet.predict import keypoints_to_image, load_head, predicted_person, scored_heatmaps
+from fasrnet.predict import keypoints_to_image, load_head, predicted_person
 
 POSES = "poses.json"
 POSES_BACKBONE = "poses_backbone.json"
@@ -83,11 +83,13 @@ class DemoResult:
 
 @dataclass
 class _Models:
-    backbone: HRNet
+    backbone: BackboneRunner
     head: FaSRnetHead
     codec: HeatmapCodec
     device: torch.device
     flip_test: bool
+    channels_last: bool = False  # the head's, as it trained (train.channels_last, train.precision)
+    precision: Any = None
 
 
 def default_out_dir(video_name: str, run: str) -> Path:
@@ -97,18 +99,16 @@ def default_out_dir(video_name: str, run: str) -> Path:
 
 def _heatmaps(m: _Models, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Crops ``(B, 3 frames, 3, H, W)`` uint8 → scored heatmaps ``(B, J, h, w)`` of the backbone alone and of the
-    head, from the backbone's fp16-rounded outputs (the feature cache's precision)."""
-    def scored(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feat, hm = run_backbone(m.backbone, images, m.device)
-        feat_t = torch.from_numpy(feat).to(m.device, torch.float32)
-        hm_t = torch.from_numpy(hm).to(m.device, torch.float32)
-        return scored_heatmaps(None, feat_t, hm_t), scored_heatmaps(m.head, feat_t, hm_t)
+    head, from the backbone's fp16 outputs (the feature cache's precision), which stay on the device."""
+    def scored(flip: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        feat, hm = m.backbone(images, flip=flip)
+        return scored_heatmaps(None, feat, hm), scored_heatmaps(m.head, feat, hm, m.channels_last, m.precision)
 
     images = torch.from_numpy(crops)
     with torch.no_grad():
-        base, refined = scored(images)
+        base, refined = scored(False)
         if m.flip_test:
-            base_f, refined_f = scored(torch.flip(images, dims=[-1]))
+            base_f, refined_f = scored(True)
             base, refined = 0.5 * (base + flip_back(base_f)), 0.5 * (refined + flip_back(refined_f))
     return base.float().cpu().numpy(), refined.float().cpu().numpy()
 
@@ -186,12 +186,13 @@ def _out_dir(out: Path) -> Path:
 
 def _load_models(params: Params, run_name: str, device: torch.device) -> _Models:
     head = load_head(params, run_name, device)
-    backbone = prepare_backbone(load_frozen_backbone(params), device)
+    backbone = BackboneRunner(load_frozen_backbone(params), device, params.extract.precision)
     if backbone.out_channels != head.channels:
         raise FasrnetError(f"{paths.run_dir(run_name) / 'head.pt'}: the head was trained on {head.channels}-channel "
                            f"features, but {params.backbone.checkpoint} gives {backbone.out_channels}; the run was "
                            "trained with another backbone (re-run the pipeline, or point backbone.checkpoint at it)")
-    return _Models(backbone, head, HeatmapCodec.from_params(params.heatmap), device, params.heatmap.flip_test)
+    return _Models(backbone, head, HeatmapCodec.from_params(params.heatmap), device, params.heatmap.flip_test,
+                   params.train.channels_last, step_precision(params.train.precision, device))
 
 
 def run_demo(params: Params, clip: str | Path, run_name: str, out_dir: str | Path | None = None,

@@ -10,7 +10,8 @@ import torch
 
 from fasrnet import paths
 from fasrnet.backbone import load_frozen_backbone
-from fasrnet.features import FeatureStore, extract, normalize
+from fasrnet.features import FeatureStore, extract
+from fasrnet.inference import normalize
 from fasrnet.models.hrnet import build_hrnet
 from fasrnet.params import load_params
 from fasrnet.resume import stage_params, work_dir_for
