@@ -57,6 +57,7 @@ class Template:
     metrics: tuple[str, ...] = ()  # DVC metrics (cached), also Snakemake outputs
     over: str | None = None
     torch: bool = False  # runs torch: takes --threads (Snakemake gives every job a CPU's share of the cores)
+    gpu: bool = False  # runs on the GPU when there is one (``pick_device``): its rule holds one GPU_JOBS
     priority: int = 0  # Snakemake's: the backbone, then the data chain and the trainings (the long jobs) first
     report: tuple[str, ...] = ()  # outs whose files go into `snakemake --report` (docs/report.md)
 
@@ -135,17 +136,17 @@ def templates() -> list[Template]:
         Template("backbone", "fasrnet backbone", outs=("models/backbone",),
                  params=("backbone", "model.backbone_width", "model.backbone_arch", "train.device",
                          "download.weights", "download.weights_dir", "synthesize", "crops", *CODEC_KEYS),
-                 torch=True, priority=2),
+                 torch=True, gpu=True, priority=2),
         Template("extract", "fasrnet extract --dataset {dataset}", deps=("data/crops/{dataset}", "models/backbone"),
                  outs=("data/features/{dataset}",),
                  params=("extract", "backbone.checkpoint", "model.backbone_width", "model.backbone_arch",
-                         *CODEC_KEYS), over="datasets", torch=True, priority=1),
+                         *CODEC_KEYS), over="datasets", torch=True, gpu=True, priority=1),
         Template("complexity", "fasrnet complexity --out results/metrics/complexity.json",
                  metrics=("results/metrics/complexity.json",), params=("model", *CODEC_KEYS), torch=True),
         Template("predict_backbone",
                  "fasrnet predict --backbone-only --dataset {dataset} --split val",
                  deps=feats, outs=("results/predictions/backbone_{dataset}",),
-                 params=("train.batch_size", "train.device", *CODEC_KEYS), over="datasets", torch=True),
+                 params=("train.batch_size", "train.device", *CODEC_KEYS), over="datasets", torch=True, gpu=True),
         Template("evaluate_backbone",
                  "fasrnet evaluate --backbone-only --dataset {dataset}",
                  deps=("{root}/{dataset}", "results/predictions/backbone_{dataset}"),
@@ -158,11 +159,11 @@ def templates() -> list[Template]:
             # the CPUs at the end, instead of one last training running beside an idle CPU.
             Template(f"train_{group}", "fasrnet train --run {run}",
                      deps=(*feats, "{root}/{dataset}"), outs=("models/{run}",), params=_train_params(group),
-                     over=group, torch=True, priority=1),
+                     over=group, torch=True, gpu=True, priority=1),
             Template(f"predict_{group}", f"fasrnet predict --run {{run}} --split {splits}",
                      deps=("models/{run}", *feats), outs=("results/predictions/{run}",),
                      params=("train.batch_size", "train.device", "train.precision", "train.channels_last",
-                             *CODEC_KEYS), over=group, torch=True),
+                             *CODEC_KEYS), over=group, torch=True, gpu=True),
             Template(f"evaluate_{group}",
                      "fasrnet evaluate --run {run}",
                      deps=("{root}/{dataset}", "results/predictions/{run}"),
@@ -255,6 +256,12 @@ def stamp_values(params: Params, keys: tuple[str, ...]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------------------
 # Snakemake
 
+#: The Snakemake resource every GPU stage's rule (``Template.gpu``) holds one of, so that ``--resources gpu_jobs=N``
+#: lets at most N of them share a worker's GPU while the CPU-only stages take the other cores (docs/workflow.md,
+#: "How Snakemake schedules the jobs"; docs/gpu.md, "Several jobs on one GPU"). Unconstrained unless given: CPU
+#: runs are unchanged. Not ``gpu``, which the SLURM plugin reads as ``--gpus`` (workflow/profiles/slurm).
+GPU_JOBS = "gpu_jobs"
+
 
 @dataclass(frozen=True)
 class SnakemakeRule:
@@ -268,6 +275,7 @@ class SnakemakeRule:
     log: str
     shell: str
     torch: bool
+    gpu: bool
     priority: int
 
     @property
@@ -310,5 +318,5 @@ def snakemake_rules(params: Params) -> list[SnakemakeRule]:
         out.append(SnakemakeRule(
             name=t.name, wildcard=wildcard, items=tuple(chosen) if t.over else (),
             outputs=tuple((p, _is_directory(p), p in t.report) for p in paths), log=log, shell=snakemake_shell(t),
-            torch=t.torch, priority=t.priority))
+            torch=t.torch, gpu=t.gpu, priority=t.priority))
     return out

@@ -11,7 +11,7 @@ import pytest
 
 from fasrnet.codedeps import digest_path
 from fasrnet.params import load_params
-from fasrnet.stages import instances
+from fasrnet.stages import GPU_JOBS, instances, templates
 from fasrnet.workflow import CODE_STAGE, check_dvc_yaml, stamp_path, write_stamps
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def _snakemake_jobs(*args):
         if m := re.match(r"^(?:local)?rule (\w+):$", line):
             current = {"rule": m.group(1)}
             jobs.append(current)
-        elif current is not None and (m := re.match(r"^    (input|output|log): (.*)$", line)):
+        elif current is not None and (m := re.match(r"^    (input|output|log|resources): (.*)$", line)):
             current[m.group(1)] = [p.strip() for p in m.group(2).split(",")]
     return jobs
 
@@ -90,6 +90,24 @@ def test_duplicate_runs_have_no_edge_to_their_canonical_run(params, snakemake_jo
     assert canonical_runs(params)["alpha_04"] == canonical_runs(params)["seed_0"] == "main_syn17"
     for out in ("models/alpha_04", "models/seed_0"):
         assert "models/main_syn17" not in snakemake_jobs[(out,)]["input"], out
+
+
+def test_gpu_jobs_hold_one_gpu_job_and_a_limit_plans_every_stage(registry):
+    # --resources gpu_jobs=N caps the jobs sharing a worker's GPU (docs/gpu.md, "Several jobs on one GPU"): the
+    # stages that run on the GPU when there is one. The CPU-only stages (complexity's torch runs on the CPU) hold
+    # none, so the limit never holds them back; without the flag nothing is limited.
+    assert GPU_JOBS == "gpu_jobs"  # the name README and the docs give; `gpu` is the SLURM plugin's --gpus
+    gpu = {t.name for t in templates() if t.gpu}
+    torch = {t.name for t in templates() if t.torch}
+    assert gpu == {"backbone", "extract", "predict_backbone", *(f"{s}_{g}" for s in ("train", "predict")
+                                                                 for g in ("main", "ablation", "alpha", "seed"))}
+    assert torch == gpu | {"complexity"}
+    jobs = [job for job in _snakemake_jobs("--resources", f"{GPU_JOBS}=1") if job["rule"] != "all"]
+    assert len(jobs) == len(registry)
+    for job in jobs:
+        resources = dict(r.split("=", 1) for r in job["resources"])
+        assert resources.get(GPU_JOBS) == ("1" if job["rule"] in gpu else None), job
+        assert ("torch_threads" in resources) == (job["rule"] in torch), job
 
 
 def test_snakemake_lint_is_clean():

@@ -5,7 +5,7 @@ import sys
 
 from fasrnet.errors import FasrnetError
 from fasrnet.params import ParamsError, load_params
-from fasrnet.stages import instances, snakemake_rules
+from fasrnet.stages import GPU_JOBS, instances, snakemake_rules
 from fasrnet.workflow import write_code_digests, write_stamps
 
 try:
@@ -32,6 +32,10 @@ CPUS = len(os.sched_getaffinity(0))
 CORES = workflow.resource_settings.cores if isinstance(workflow.resource_settings.cores, int) else CPUS
 JOB_THREADS = max(1, CORES // CPUS)
 TORCH_THREADS = max(1, JOB_THREADS * CPUS // max(CORES, CPUS))
+# Every job of a GPU stage (backbone, extract, train_*, predict_*) also holds one GPU_JOBS ("gpu_jobs"),
+# unconstrained unless given: on a GPU worker with 16 CPUs, `--cores 16 --resources gpu_jobs=4` runs at most 4 of
+# them at once on its GPU while the CPU-only stages take the other cores, one thread each
+# (docs/workflow.md, "How Snakemake schedules the jobs").
 # Backbone pretraining needs no dataset (it synthesizes its own set), so it runs as one torch job beside the data
 # stages instead of taking every core after them.
 

@@ -1,6 +1,7 @@
 # Every stage's rule, from the stage registry (fasrnet/stages.py): one rule per stage template, named as its DVC
-# stage (train_main, predict_backbone, ...), with the template's outputs, log, threads, priority and command. Nothing
-# here restates a path or a command; to add a stage, add a template to the registry.
+# stage (train_main, predict_backbone, ...), with the template's outputs, log, threads, priority and command; a torch
+# stage's rule also holds its torch threads, a GPU stage's one gpu_jobs (common.smk). Nothing here restates a path
+# or a command; to add a stage, add a template to the registry.
 from fasrnet.tables.report import report_category
 
 
@@ -29,6 +30,7 @@ def stage_rule(spec):
         threads: JOB_THREADS
         resources:
             **({"torch_threads": TORCH_THREADS} if spec.torch else {}),
+            **({GPU_JOBS: 1} if spec.gpu else {}),
         priority: spec.priority
         wildcard_constraints:
             **spec.wildcard_constraints,
