@@ -44,16 +44,52 @@ from fasrnet.resume import Unit, make_fingerprint, stage_params, store_digest, w
 from fasrnet.runtime import adam, pick_device, seed_everything
 
 
-def load_frozen_backbone(params: Params) -> HRNet:
-    """The backbone ``params.backbone`` names, in eval mode with gradients off."""
+def load_frozen_backbone(params: Params, adapted_to: str | None = None) -> HRNet:
+    """The backbone ``params.backbone`` names, in eval mode with gradients off; with ``adapted_to`` a dataset, the
+    same backbone with its BatchNorm adapted to that dataset's train crops (:mod:`fasrnet.adapt`)."""
     path = Path(params.backbone.checkpoint)
-    if not path.exists():
+    recreate = "delete it and re-create it with `fasrnet backbone`"
+    if adapted_to is not None:
+        from fasrnet.adapt import WEIGHTS
+
+        path = paths.adapted_backbone_dir(adapted_to) / WEIGHTS
+        recreate = f"delete {path.parent} and re-create it with `fasrnet adapt-backbone --dataset {adapted_to}`"
+        if not path.exists():
+            raise FasrnetError(f"{path}: adapted backbone missing; create it with "
+                               f"`fasrnet adapt-backbone --dataset {adapted_to}`")
+    elif not path.exists():
         how = ("`fasrnet pretrain-backbone`" if params.backbone.source == "pretrain"
                else "`fasrnet download --what weights` (or place the checkpoint there)")
         raise FasrnetError(f"{path}: backbone checkpoint missing; create it with {how}")
-    model = load_backbone(path, params.model.backbone_width, arch=params.model.backbone_arch,
-                          recreate="delete it and re-create it with `fasrnet backbone`")
+    model = load_backbone(path, params.model.backbone_width, arch=params.model.backbone_arch, recreate=recreate)
     return model.eval().requires_grad_(False)
+
+
+def extraction_backbone_path(params: Params, dataset: str) -> Path:
+    """The weights file :func:`extraction_backbone` loads for ``dataset``."""
+    if params.backbone.bn == "adapt":
+        from fasrnet.adapt import WEIGHTS
+
+        return paths.adapted_backbone_dir(dataset) / WEIGHTS
+    return Path(params.backbone.checkpoint)
+
+
+def load_run_backbone(params: Params, run: str, best: bool = False) -> HRNet | None:
+    """``backbone.bn: train``: the backbone as run ``run``'s training left it (``models/<run>/backbone.pt``; with
+    ``best``, the best validated epoch's), or None when the run kept the checkpoint's."""
+    path = paths.run_dir(run) / (paths.BEST_RUN_BACKBONE if best else paths.RUN_BACKBONE)
+    if not path.is_file():
+        return None
+    model = load_backbone(path, params.model.backbone_width, arch=params.model.backbone_arch,
+                          recreate=f"delete {path.parent} and re-run `fasrnet train --run {run}`")
+    return model.eval().requires_grad_(False)
+
+
+def extraction_backbone(params: Params, dataset: str) -> tuple[HRNet, Path]:
+    """The backbone ``fasrnet extract`` runs on ``dataset`` and its weights file: adapted to the dataset with
+    ``backbone.bn: adapt``, else the checkpoint's."""
+    adapted = params.backbone.bn == "adapt"
+    return load_frozen_backbone(params, dataset if adapted else None), extraction_backbone_path(params, dataset)
 
 
 #: Name of the backbone's own synthetic pretraining set (its seed derives from it, as syn17's from "syn17").

@@ -36,7 +36,8 @@ Handler = Callable[[argparse.Namespace, "Params"], int | None]
 #: that adds its parser, whose ``func`` is a :data:`Handler` and whose ``outputs``, for a command that writes a
 #: pipeline output, says which). To add a command: write its module and name it here.
 COMMANDS = ("params", "annotations", "download", "synthesize", "boxes", "complexity", "acquire", "crops", "backbone",
-            "pretrain-backbone", "extract", "train", "predict", "workflow", "evaluate", "demo", "tables", "runtime")
+            "pretrain-backbone", "adapt-backbone", "extract", "train", "predict", "workflow", "evaluate", "demo",
+            "tables", "runtime")
 #: The global options that take a value (the word after them is not the command).
 _VALUED = ("--params", "-S", "--set")
 

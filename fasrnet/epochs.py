@@ -95,15 +95,20 @@ class EpochLoop:
     writes: bool = True
     progress: bool = True
     restart: str = "starting over"
+    #: Other modules whose state is part of the run's (``backbone.bn: train``: the backbone's BatchNorm statistics),
+    #: checkpointed under ``extra`` beside the model and restored with it.
+    extra: dict[str, torch.nn.Module] | None = None
 
     def resume(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                scheduler: Any) -> tuple[int, list[dict[str, Any]]]:
         """Load the state file into ``model``, ``optimizer``, ``scheduler`` and the RNGs when it is resumable;
         returns the first epoch to run and the history so far (``0, []`` when starting afresh)."""
         state = read_state(self.state_path, self.config, self.restart, warn=self.writes)
-        if state is None:
+        if state is None or (self.extra and set(self.extra) - set(state.get("extra", {}))):
             return 0, []
         model.load_state_dict(state["model"])
+        for name, module in (self.extra or {}).items():
+            module.load_state_dict(state["extra"][name])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
@@ -127,6 +132,7 @@ class EpochLoop:
             if self.writes:
                 save_torch(self.state_path, {
                     "epoch": epoch + 1, "config": self.config, "model": model.state_dict(),
+                    **({"extra": {k: m.state_dict() for k, m in self.extra.items()}} if self.extra else {}),
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_state(),
                     "history": history,
                 })

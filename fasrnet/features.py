@@ -20,6 +20,7 @@ it (params, the crop store's digest, the backbone's weights, the code).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -212,6 +213,11 @@ class FeatureStore:
 
     def __len__(self) -> int:
         return len(self.reader)
+
+    @property
+    def backbone_id(self) -> str:
+        """Which backbone the cache holds the outputs of: ``<weights file> sha256:<first 16 hex digits>``."""
+        return str(json.loads((self.dir / "features.json").read_text()).get("backbone", ""))
 
     @property
     def has_flip(self) -> bool:

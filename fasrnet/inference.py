@@ -57,15 +57,21 @@ class BackboneRunner:
     """The frozen ``backbone`` ready to run on ``device``: eval mode, no gradients; in fp16 or bf16 its weights
     are cast and its inputs laid out channels_last; with ``compile``, ``torch.compile``'d (the first batch
     compiles). ``runner(images)``: uint8 crops ``(B, T, 3, H, W)`` → features ``(B, T, C, h, w)`` and heatmaps
-    ``(B, T, J, h, w)``, fp16, on ``device``."""
+    ``(B, T, J, h, w)``, fp16, on ``device``.
 
-    def __init__(self, backbone: HRNet, device: torch.device, precision: str = "auto", compile: bool = False):
+    ``bn_train`` (``backbone.bn: train``, the official code's way): BatchNorm normalises each call's B·T frames with
+    their own statistics and moves its running statistics toward them (the checkpoint's momentum); the weights stay
+    fp32 (a half precision runs as autocast) so the running statistics accumulate in fp32."""
+
+    def __init__(self, backbone: HRNet, device: torch.device, precision: str = "auto", compile: bool = False,
+                 bn_train: bool = False):
         self.device = device
         self.precision = resolve_precision(precision, device)
         self.dtype = PRECISIONS[self.precision]
         self.channels_last = self.dtype != torch.float32
-        net = backbone.eval().requires_grad_(False).to(device)
-        if self.dtype != torch.float32:
+        self.bn_train = bn_train
+        net = backbone.train(bn_train).requires_grad_(False).to(device)
+        if self.dtype != torch.float32 and not bn_train:
             net = net.to(self.dtype)
         if self.channels_last:
             net = net.to(memory_format=torch.channels_last)
@@ -89,9 +95,15 @@ class BackboneRunner:
         if flip:
             x = torch.flip(x, dims=[-1])
         # one layout whatever the crops' strides: a CPU convolution's bits depend on its input's layout
-        x = normalize(x.flatten(0, 1)).to(self.dtype)
+        x = normalize(x.flatten(0, 1))
+        if not self.bn_train:
+            x = x.to(self.dtype)
         x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
-        feat, hm = self.forward(x)
+        if self.bn_train and self.dtype != torch.float32:
+            with torch.autocast(self.device.type, dtype=self.dtype):
+                feat, hm = self.forward(x)
+        else:
+            feat, hm = self.forward(x)
         return (feat.reshape(b, t, *feat.shape[1:]).to(OUTPUT_DTYPE),
                 hm.reshape(b, t, *hm.shape[1:]).to(OUTPUT_DTYPE))
 

@@ -273,6 +273,11 @@ class CropsParams(Section):
     rotation: float = Field(default=45.0, ge=0.0, le=180.0)
     rotation_prob: float = Field(default=0.6, ge=0.0, le=1.0)
     flip_prob: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: HRNet's half-body augmentation (docs/data.md): with this probability, a train person with more than
+    #: ``half_body_min_joints`` visible joints is cut with the box of its upper or lower body instead (paper
+    #: setting: the official 0.3 and 8). 0: never, and nothing drawn for it.
+    half_body_prob: float = Field(default=0.0, ge=0.0, le=1.0)
+    half_body_min_joints: int = Field(default=8, ge=0, le=17)
     shard_size: int = Field(default=256, ge=1, le=100000)
     seed: Seed = 0
 
@@ -301,6 +306,11 @@ class BackboneParams(Section):
     #: video frames, and a backbone that has learned to guess through degradations leaves the neighbours little
     #: to add (docs/synthetic.md).
     pretrain_degraded_fraction: float | None = Field(default=0.0, ge=0.0, le=1.0)
+    #: The frozen backbone's BatchNorm (docs/model.md, §12): ``eval`` normalises with the checkpoint's statistics
+    #: (the feature cache's way); ``adapt`` re-estimates them over each dataset's train crops first
+    #: (``fasrnet adapt-backbone``) and extracts with them; ``train`` keeps BatchNorm in train mode during online
+    #: training, its running statistics moving as the official code's do (needs ``train.online_backbone``).
+    bn: Literal["eval", "adapt", "train"] = "eval"
 
 
 class ExtractParams(Section):
@@ -468,6 +478,10 @@ class Params(Section):
             if run.dataset not in self.data.datasets:
                 raise ValueError(f"runs.{run.group}.{name}.dataset is {run.dataset!r}, which is not in data.datasets "
                                  f"{self.data.datasets}")
+        if self.backbone.bn == "train" and not self.train.online_backbone:
+            raise ValueError("backbone.bn is 'train', but train.online_backbone is false: the feature cache holds the "
+                             "outputs of one fixed backbone, so its BatchNorm cannot train; set "
+                             "train.online_backbone: true, or backbone.bn: eval or adapt")
         return self
 
 

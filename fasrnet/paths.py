@@ -68,9 +68,33 @@ def predictions_dir(run: str, split: str) -> Path:
     return PREDICTIONS / run / split
 
 
+#: A validated run's best epoch (``train.val_every``): its head beside ``head.pt``, its predictions of ``<split>`` in
+#: ``<split>_best`` beside the final head's, and which epoch it was (``best.json`` in the run's predictions).
+BEST_HEAD = "head_best.pt"
+BEST_SUFFIX = "_best"
+BEST_RECORD = "best.json"
+#: ``backbone.bn: train``: the run's drifted backbone beside its head (and the best epoch's beside ``head_best.pt``).
+RUN_BACKBONE = "backbone.pt"
+BEST_RUN_BACKBONE = "backbone_best.pt"
+
+
+def best_record(run: str) -> Path:
+    return PREDICTIONS / run / BEST_RECORD
+
+
 def backbone_run_name(dataset: str) -> str:
     """The pseudo-run of the frozen backbone alone (no refinement) on ``dataset``."""
     return f"backbone_{dataset}"
+
+
+def adapted_backbone_dir(dataset: str) -> Path:
+    """``fasrnet adapt-backbone``'s output: the backbone with BatchNorm adapted to ``dataset``'s train crops."""
+    return MODELS / "backbone_adapted" / dataset
+
+
+def adapted_backbone_run_name(dataset: str) -> str:
+    """The pseudo-run of the adapted backbone alone on ``dataset`` (the control row of Tables 1 and 3)."""
+    return f"backbone_adapted_{dataset}"
 
 
 def metrics_file(run: str) -> Path:

@@ -20,7 +20,7 @@ from fasrnet.data.cropstore import CropIndex
 from fasrnet.data.posetrack import Frame, Person, Video, write_video
 from fasrnet.errors import FasrnetError, describe
 from fasrnet.features import FeatureStore
-from fasrnet.inference import scored_heatmaps, step_precision
+from fasrnet.inference import BackboneRunner, scored_heatmaps, step_precision
 from fasrnet.io import atomic_dir
 from fasrnet.keypoints import NUM_KEYPOINTS
 from fasrnet.models.checkpoint import read_checkpoint
@@ -66,6 +66,35 @@ def iter_heatmaps(store: FeatureStore, head: FaSRnetHead | None, device: torch.d
         pred = scored("")
         if flip_test:
             pred = 0.5 * (pred + flip_back(scored("_flip")))
+        yield idx, pred.float().cpu().numpy()
+
+
+@torch.no_grad()
+def iter_heatmaps_from_crops(crops: CropIndex, runner: BackboneRunner, head: FaSRnetHead | None, batch_size: int,
+                             flip_test: bool = False, precision: str = "fp32", channels_last: bool = False
+                             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """:func:`iter_heatmaps` with the backbone run on the crop store's images (:class:`BackboneRunner`): for a
+    backbone whose outputs the feature cache does not hold (the adapted backbone's control row when the cache holds
+    the checkpoint's, or the other way round). The crops of the next batch are read on a background thread."""
+    if head is not None:
+        head.eval()
+    device = runner.device
+    context = step_precision(precision, device)
+
+    def read(idx: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+        images = torch.from_numpy(crops.images.get_many("images", idx))
+        return idx, images.pin_memory() if device.type == "cuda" else images
+
+    n = len(crops)
+    for idx, images in ahead(read(np.arange(s, min(s + batch_size, n))) for s in range(0, n, batch_size)):
+
+        def scored(flip: bool) -> torch.Tensor:
+            feat, hm = runner(images, flip=flip)
+            return scored_heatmaps(head, feat, hm, channels_last, context)
+
+        pred = scored(False)
+        if flip_test:
+            pred = 0.5 * (pred + flip_back(scored(True)))
         yield idx, pred.float().cpu().numpy()
 
 
@@ -128,17 +157,26 @@ def predict_store(store: FeatureStore, head: FaSRnetHead | None, codec: HeatmapC
                   channels_last: bool = False) -> list[tuple[str, Video]]:
     """Predicted videos for every crop of ``store`` (heatmaps are decoded batch by batch, never all held; the head
     runs in ``precision`` and ``channels_last`` as :func:`iter_heatmaps` says)."""
-    n = len(store)
+    return predicted_videos(store.crops, codec,
+                            iter_heatmaps(store, head, device, batch_size, flip_test, precision, channels_last))
+
+
+def predicted_videos(crops: CropIndex, codec: HeatmapCodec, heatmaps: Iterator[tuple[np.ndarray, np.ndarray]]
+                     ) -> list[tuple[str, Video]]:
+    """Predicted videos for every crop of ``crops`` from ``(crop indices, heatmaps)`` batches (decoded one batch at a
+    time: :func:`iter_heatmaps`, :func:`iter_heatmaps_from_crops`)."""
+    n = len(crops)
     coords = np.zeros((n, NUM_KEYPOINTS, 2))
     scores = np.zeros((n, NUM_KEYPOINTS))
-    for idx, heatmaps in iter_heatmaps(store, head, device, batch_size, flip_test, precision, channels_last):
-        coords[idx], scores[idx] = keypoints_in_image(heatmaps, idx, store.crops, codec)
-    return build_videos(store.crops, coords, scores)
+    for idx, batch in heatmaps:
+        coords[idx], scores[idx] = keypoints_in_image(batch, idx, crops, codec)
+    return build_videos(crops, coords, scores)
 
 
-def load_head(params: Params, run_name: str, device: torch.device) -> FaSRnetHead:
-    """The trained head of ``run_name`` (``models/<run>/head.pt``)."""
-    path = paths.run_dir(run_name) / "head.pt"
+def load_head(params: Params, run_name: str, device: torch.device, best: bool = False) -> FaSRnetHead:
+    """The trained head of ``run_name`` (``models/<run>/head.pt``; with ``best``, ``head_best.pt``: the best
+    validated epoch's)."""
+    path = paths.run_dir(run_name) / (paths.BEST_HEAD if best else "head.pt")
     if not path.exists():
         raise FasrnetError(f"{path}: no trained head; run `fasrnet train --run {run_name}` first")
     # data only, like every checkpoint: models/<run> may come from another machine (dvc pull, a shared cache)

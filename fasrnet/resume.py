@@ -48,7 +48,8 @@ State = Literal["current", "resume", "fresh"]
 
 
 #: The command whose code makes each resumable stage's units (the backbone's: pretraining, whichever command ran it).
-FINGERPRINT_COMMANDS = {"crops": "crops", "extract": "extract", "train": "train", "backbone": "pretrain-backbone"}
+FINGERPRINT_COMMANDS = {"crops": "crops", "extract": "extract", "train": "train", "backbone": "pretrain-backbone",
+                        "adapt-backbone": "adapt-backbone"}
 
 
 def code_version(stage: str) -> str:

@@ -45,6 +45,13 @@ CODEC_KEYS = ("heatmap",)
 TRAIN_SHARED_PARAMS = ("train", *MODEL_KEYS, *CODEC_KEYS)
 
 
+#: What backbone pretraining reads of the ``backbone`` section: all but ``bn`` (how later stages run the backbone).
+PRETRAIN_KEYS = tuple(f"backbone.{k}" for k in ("source", "checkpoint", "epochs", "batch_size", "lr", "lr_steps",
+                                                "seed", "pretrain_videos", "pretrain_degraded_fraction"))
+#: A dependency with this prefix holds only with ``backbone.bn: adapt`` (extraction then reads the adapted backbone).
+IF_BN_ADAPT = "{if_bn_adapt}"
+
+
 @dataclass(frozen=True)
 class Template:
     """A stage over items. ``over`` is ``datasets``, a run group, or ``None`` (a single stage)."""
@@ -134,23 +141,43 @@ def templates() -> list[Template]:
         # It is the longest link of the chain to the first training (pretraining ≈ both datasets' acquire and crops
         # together), so it starts first and keeps a CPU to itself while they share the other.
         Template("backbone", "fasrnet backbone", outs=("models/backbone",),
-                 params=("backbone", "model.backbone_width", "model.backbone_arch", "train.device",
+                 params=(*PRETRAIN_KEYS, "model.backbone_width", "model.backbone_arch", "train.device",
                          "download.weights", "download.weights_dir", "synthesize", "crops", *CODEC_KEYS),
                  torch=True, gpu=True, priority=2),
-        Template("extract", "fasrnet extract --dataset {dataset}", deps=("data/crops/{dataset}", "models/backbone"),
+        # BatchNorm re-estimated over the train crops (fasrnet/adapt.py): what backbone.bn: adapt extracts with,
+        # and the control row of Tables 1 and 3 whatever backbone.bn is.
+        Template("adapt_backbone", "fasrnet adapt-backbone --dataset {dataset}",
+                 deps=("data/crops/{dataset}", "models/backbone"), outs=("models/backbone_adapted/{dataset}",),
+                 params=("backbone.checkpoint", "extract.batch_size", "extract.device", "model.backbone_width",
+                         "model.backbone_arch"), over="datasets", torch=True, gpu=True, priority=1),
+        Template("extract", "fasrnet extract --dataset {dataset}",
+                 deps=("data/crops/{dataset}", "models/backbone", f"{IF_BN_ADAPT}models/backbone_adapted/{{dataset}}"),
                  outs=("data/features/{dataset}",),
-                 params=("extract", "backbone.checkpoint", "model.backbone_width", "model.backbone_arch",
-                         *CODEC_KEYS), over="datasets", torch=True, gpu=True, priority=1),
+                 params=("extract", "backbone.checkpoint", "backbone.bn", "model.backbone_width",
+                         "model.backbone_arch", *CODEC_KEYS), over="datasets", torch=True, gpu=True, priority=1),
         Template("complexity", "fasrnet complexity --out results/metrics/complexity.json",
                  metrics=("results/metrics/complexity.json",), params=("model", *CODEC_KEYS), torch=True),
+        # The backbone alone reads the cache, or with backbone.bn: adapt runs the checkpoint's on the crops; the
+        # adapted one the other way round (fasrnet/commands/predict.py).
         Template("predict_backbone",
                  "fasrnet predict --backbone-only --dataset {dataset} --split val",
-                 deps=feats, outs=("results/predictions/backbone_{dataset}",),
-                 params=("train.batch_size", "train.device", *CODEC_KEYS), over="datasets", torch=True, gpu=True),
+                 deps=(*feats, "models/backbone"), outs=("results/predictions/backbone_{dataset}",),
+                 params=("train.batch_size", "train.device", "extract.precision", *CODEC_KEYS), over="datasets",
+                 torch=True, gpu=True),
         Template("evaluate_backbone",
                  "fasrnet evaluate --backbone-only --dataset {dataset}",
                  deps=("{root}/{dataset}", "results/predictions/backbone_{dataset}"),
                  metrics=("results/metrics/backbone_{dataset}.json",), over="datasets"),
+        Template("predict_backbone_adapted",
+                 "fasrnet predict --backbone-only --adapted --dataset {dataset} --split val",
+                 deps=(*feats, "models/backbone_adapted/{dataset}"),
+                 outs=("results/predictions/backbone_adapted_{dataset}",),
+                 params=("train.batch_size", "train.device", "extract.precision", *CODEC_KEYS), over="datasets",
+                 torch=True, gpu=True),
+        Template("evaluate_backbone_adapted",
+                 "fasrnet evaluate --backbone-only --adapted --dataset {dataset}",
+                 deps=("{root}/{dataset}", "results/predictions/backbone_adapted_{dataset}"),
+                 metrics=("results/metrics/backbone_adapted_{dataset}.json",), over="datasets"),
     ]
     for group in RUN_GROUPS:
         splits = "val test" if group == "main" else "val"
@@ -172,13 +199,14 @@ def templates() -> list[Template]:
     # Tables list every metrics file; outs in the order Snakemake's rule declares them.
     out.append(Template("tables", "fasrnet tables --strict",
                         deps=("results/metrics/complexity.json", "results/metrics/backbone_{each_dataset}.json",
+                              "results/metrics/backbone_adapted_{each_dataset}.json",
                               "results/metrics/{each_run}.json", "models/{each_run}",
                               "results/predictions/backbone_{each_dataset}", "results/predictions/{each_main_run}",
                               "{root}/{each_dataset}"),
                         outs=("results/tables.md", "results/figures"), metrics=("results/summary.json",),
                         report=("results/figures",),
                         params=("runs", "data", "model", "heatmap", "loss.alpha", "train.seed", "train.epochs",
-                                "backbone.source", "backbone.checkpoint")))
+                                "backbone.source", "backbone.checkpoint", "backbone.bn")))
     return out
 
 
@@ -213,7 +241,10 @@ DVC_ITEM = '"$DVC_STAGE"'
 
 
 def expand_each(paths: tuple[str, ...], params: Params) -> list[str]:
-    """Expand ``{each_dataset}``, ``{each_run}`` and ``{each_main_run}`` (a single stage's deps on every item)."""
+    """Expand ``{each_dataset}``, ``{each_run}`` and ``{each_main_run}`` (a single stage's deps on every item);
+    keep a path marked :data:`IF_BN_ADAPT` only with ``backbone.bn: adapt``."""
+    paths = tuple(p.removeprefix(IF_BN_ADAPT) for p in paths
+                  if not p.startswith(IF_BN_ADAPT) or params.backbone.bn == "adapt")
     each = {
         "{each_dataset}": list(params.data.datasets),
         "{each_run}": [name for name, _ in params.runs.items()],

@@ -10,8 +10,10 @@ the frozen backbone inside the loop on crops cut afresh from the images with new
 official code's way); everything else is the same code.
 
 Outputs in ``models/<run>/``: ``checkpoint.pt`` (last epoch, resumable), ``head.pt`` (final weights and the run's
-configuration, written when the run completes), ``train_log.csv`` (epoch, lr, loss, val mAP) for DVC plots and
-``run.json`` (the resolved run and its setting: dataset, variant, alpha, seed, backbone, input size, device) and
+configuration, written when the run completes), with ``train.val_every`` ``head_best.pt`` (the weights of the
+validated epoch with the highest val mAP: the paper reports such best-epoch numbers), ``train_log.csv`` (epoch,
+lr, loss, val mAP) for DVC plots and ``run.json`` (the resolved run and its setting: dataset, variant, alpha, seed,
+backbone, input size, device; the best epoch when validated) and
 ``fingerprint.json`` (what made the run). They are written in ``models/.<run>.partial/`` and swapped in when the run
 completes; a kill leaves the earlier output in place and the next run resumes there (docs/resume.md). No file holds
 timings (the epochs' seconds are printed), so identical runs write identical bytes. A run with the resolved
@@ -44,7 +46,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -72,7 +74,7 @@ from fasrnet.models.fasrnet import FaSRnetHead, build_head, get_variant
 from fasrnet.models.hrnet import HRNet
 from fasrnet.models.loss import fasrnet_loss
 from fasrnet.params import Params
-from fasrnet.predict import predict_store
+from fasrnet.predict import iter_heatmaps_from_crops, predict_store, predicted_videos
 from fasrnet.resume import (
     Unit,
     file_sha256,
@@ -189,7 +191,8 @@ class OnlineViews(torch.utils.data.Dataset):
         if self._cache is None:
             self._cache = ImageCache(self.dataset_dir, capacity=64)
         pb = self.items[i]
-        aug = draw_augmentation(np.random.default_rng([self.seed, epoch, i]), self.crops)
+        rng = np.random.default_rng([self.seed, epoch, i])
+        aug = draw_augmentation(rng, self.crops, pb, self.codec.aspect_ratio)
         view = make_view(pb, self.videos[pb.video], self._cache, self.codec, aug)
         return view["images"], view["joints"], view["joints_vis"]
 
@@ -223,9 +226,9 @@ class OnlineBatches:
     CUDA; 0 cuts them on the training thread. Either way the same batches."""
 
     def __init__(self, params: Params, dataset: str, store: FeatureStore, backbone: HRNet, codec: HeatmapCodec,
-                 device: torch.device, seed: int, workers: int = 0):
+                 device: torch.device, seed: int, workers: int = 0, bn_train: bool = False):
         self.views = OnlineViews(params, dataset, store, codec, seed)
-        self.runner = BackboneRunner(backbone, device, params.extract.precision)
+        self.runner = BackboneRunner(backbone, device, params.extract.precision, bn_train=bn_train)
         self.codec = codec
         self.device = device
         self.workers = workers
@@ -325,6 +328,7 @@ class Trainer:
         self.train_store = FeatureStore(paths.features_dir(run.dataset, "train"), paths.crops_dir(run.dataset, "train"))
         self.channels = self.train_store.reader.fields["feat"].shape[1]
         self._val_data: tuple[FeatureStore, list] | None = None
+        self._drifting: HRNet | None = None  # backbone.bn: train: the backbone whose BatchNorm trains (online)
         get_variant(run.variant)
 
     @property
@@ -342,7 +346,9 @@ class Trainer:
         inputs = {"features": store_digest(paths.FEATURES / ds), "crops": store_digest(paths.CROPS / ds),
                   "dataset": tree_digest(paths.dataset_dir(p, ds))}
         if p.train.online_backbone:  # the backbone runs inside the loop, not only through the feature cache
-            inputs["backbone"] = file_sha256(p.backbone.checkpoint)
+            from fasrnet.backbone import extraction_backbone_path
+
+            inputs["backbone"] = file_sha256(extraction_backbone_path(p, ds))
         group = p.runs[self.run_cfg.name].group
         stamp = stage_params(p, f"train_{group}", self.run_cfg.name)
         return Unit(self.out_dir, self.work_dir, make_fingerprint("train", stamp, inputs, config=config))
@@ -355,8 +361,9 @@ class Trainer:
                                                      "online_workers"}),
                   "model": p.model.model_dump(exclude={"variant", "dcn_backend"}), "heatmap": p.heatmap.model_dump(),
                   "crops": p.crops.model_dump() if p.train.online_backbone else None}
-        if p.train.online_backbone:  # the backbone runs in the loop, in the extraction's precision
+        if p.train.online_backbone:  # the backbone runs in the loop, in the extraction's precision and BatchNorm
             config["extract_precision"] = p.extract.precision
+            config["backbone_bn"] = p.backbone.bn
         if self.dist.distributed:  # per-rank BatchNorm statistics and padding: another result than 1 process
             config["world_size"] = self.dist.world_size
         return config
@@ -382,11 +389,12 @@ class Trainer:
                 resident = fits_on_device(self.train_store, self.device, self.params.train.device_store_fraction)
                 return DeviceBatches(self.train_store, self.codec, self.device, resident)
             return CachedBatches(self.train_store, self.codec)
-        from fasrnet.backbone import load_frozen_backbone
+        from fasrnet.backbone import extraction_backbone
 
-        backbone = load_frozen_backbone(self.params)
+        backbone, _ = extraction_backbone(self.params, self.run_cfg.dataset)  # adapted with backbone.bn: adapt
         return OnlineBatches(self.params, self.run_cfg.dataset, self.train_store, backbone, self.codec,
-                             self.device, self.run_cfg.seed, self.params.train.online_workers)
+                             self.device, self.run_cfg.seed, self.params.train.online_workers,
+                             bn_train=self.params.backbone.bn == "train")
 
     def _val(self, head: FaSRnetHead) -> float | None:
         ds = self.run_cfg.dataset
@@ -398,8 +406,14 @@ class Trainer:
                               read_split(paths.annotations_dir(self.params, ds, "val")))
         store, gt = self._val_data
         tp = self.params.train
-        pred = predict_store(store, head, self.codec, self.device, tp.batch_size, self.params.heatmap.flip_test,
-                             tp.precision, tp.channels_last)
+        if self._drifting is not None:  # backbone.bn: train: the backbone as it has drifted, in eval mode, on the crops
+            runner = BackboneRunner(copy.deepcopy(self._drifting), self.device, self.params.extract.precision)
+            pred = predicted_videos(store.crops, self.codec, iter_heatmaps_from_crops(
+                store.crops, runner, head, tp.batch_size, self.params.heatmap.flip_test, tp.precision,
+                tp.channels_last))
+        else:
+            pred = predict_store(store, head, self.codec, self.device, tp.batch_size, self.params.heatmap.flip_test,
+                                 tp.precision, tp.channels_last)
         result = evaluate_videos(gt, [v for _, v in pred])
         return float(result.total)
 
@@ -467,7 +481,8 @@ class Trainer:
         if tp.channels_last:  # before the optimizer sees the parameters (a checkpoint's weights are copied in)
             head = head.to(memory_format=torch.channels_last)
         optimizer = adam(head.parameters(), tp.lr, self.device)
-        steps_per_epoch = -(-len(self.train_store) // tp.batch_size)  # every rank runs this many (epoch_batches)
+        views = person_views(self.train_store.crops.arrays)  # (persons, K) crop indices
+        steps_per_epoch = -(-len(views) // tp.batch_size)  # every rank runs this many (epoch_batches)
         per_step = tp.lr_schedule == "cosine"
         if per_step:
             scheduler: Any = torch.optim.lr_scheduler.CosineAnnealingLR(
@@ -478,14 +493,21 @@ class Trainer:
         state = unit.open(_run_complete) if main else "resume"
         if ddp:  # the other ranks read the work directory only once rank 0 has prepared it
             dist.barrier()
+        source = self._source()
+        # backbone.bn: train: the backbone's BatchNorm statistics drift with training, so they are part of its state
+        online = isinstance(source, OnlineBatches)
+        self._drifting = source.runner.backbone if online and source.runner.bn_train else None
+        extra = {"backbone": self._drifting} if self._drifting is not None else None
         loop = EpochLoop(self.run_cfg.name, tp.epochs, self.run_cfg.seed, config, self.checkpoint_path,
                          self.work_dir / "train_log.csv", LOG_COLUMNS, writes=main, progress=self.progress,
-                         restart="starting the run over")
+                         restart="starting the run over", extra=extra)
         start, history = loop.resume(head, optimizer, scheduler)
-        source = self._source()
         precision = step_precision(tp.precision, self.device)
         if self.params.model.dcn_backend == "auto" and self.device.type == "cuda":
+            kept = copy.deepcopy(self._drifting.state_dict()) if self._drifting is not None else None
             first = source.batch(np.arange(min(tp.batch_size, len(source))), start)
+            if kept is not None:  # the trial batch moved the drifting statistics: not part of the run
+                self._drifting.load_state_dict(kept)
             backend, seconds = pick_dcn_backend(head, [x.to(self.device) for x in first], tp.channels_last,
                                                 tp.precision, tp.compile)
             if main:
@@ -501,8 +523,13 @@ class Trainer:
         if tp.compile:
             model = torch.compile(model)  # the first step compiles (minutes for the paper head on a GPU)
 
+        # the best validated epoch so far (a resumed run's history holds the earlier ones; head_best.pt is theirs)
+        best: dict[str, float | None] = {"map": max((h["val_map"] for h in history if h.get("val_map") is not None),
+                                                    default=None)}
+
         def train_epoch(epoch: int, perm: np.ndarray) -> tuple[dict[str, Any], str]:
             model.train()
+            perm = views[perm, epoch % views.shape[1]]  # the epoch's view of each person, in the epoch's order
             batches = epoch_batches(perm, tp.batch_size, self.dist.rank, self.dist.world_size)
             total, count = 0.0, 0
             epoch_lr = optimizer.param_groups[0]["lr"]  # logged: the lr the epoch starts with
@@ -529,6 +556,9 @@ class Trainer:
             val = None
             if main and tp.val_every and ((epoch + 1) % tp.val_every == 0 or epoch + 1 == tp.epochs):
                 val = self._val(head)
+                if best["map"] is None or round(val, 6) >= best["map"]:  # ties: the later epoch, as HRNet's code
+                    best["map"] = round(val, 6)
+                    self._write_best(head, config, epoch + 1, best["map"])
             row = {"lr": epoch_lr, "loss": total / max(count, 1), "val_map": None if val is None else round(val, 6)}
             return row, "" if val is None else f" val mAP {val:.2f}"
 
@@ -539,7 +569,7 @@ class Trainer:
             history[-1]["val_map"] = shared[0]
             dist.barrier()
 
-        history, stopped = loop.run(head, optimizer, scheduler, len(source), train_epoch, start, history,
+        history, stopped = loop.run(head, optimizer, scheduler, len(views), train_epoch, start, history,
                                     stop_after_epoch, share if ddp else None)
         if stopped is not None:
             return {"stopped_at": stopped, "history": history, **({"rank": self.dist.rank} if ddp else {})}
@@ -552,11 +582,28 @@ class Trainer:
             summary["rank"] = self.dist.rank
         return summary
 
+    def _write_best(self, head: FaSRnetHead, config: dict[str, Any], epoch: int, val_map: float) -> None:
+        """``head_best.pt``: the weights of the validated epoch with the highest val mAP so far (``train.val_every``;
+        the paper's rows are such best-epoch numbers). Chosen on val, the split it is then scored on. With
+        ``backbone.bn: train`` the backbone of that epoch too (``backbone_best.pt``)."""
+        save_torch(self.work_dir / paths.BEST_HEAD, {
+            "run": asdict(self.run_cfg), "channels": self.channels, "config": config, "model": head.state_dict(),
+            "epoch": epoch, "val_map": val_map,
+        })
+        self._write_backbone(paths.BEST_RUN_BACKBONE)
+
+    def _write_backbone(self, name: str) -> None:
+        """``backbone.bn: train``: the drifted backbone as a bare state dict in the official layout (what predict
+        and the demo run for this run instead of the checkpoint's)."""
+        if self._drifting is not None:
+            save_torch(self.work_dir / name, {k: v.detach().cpu() for k, v in self._drifting.state_dict().items()})
+
     def _write_final(self, head: FaSRnetHead, config: dict[str, Any], history: list[dict[str, Any]]) -> None:
         tp = self.params.train
         save_torch(self.work_dir / "head.pt", {
             "run": asdict(self.run_cfg), "channels": self.channels, "config": config, "model": head.state_dict(),
         })
+        self._write_backbone(paths.RUN_BACKBONE)
         write_text(self.work_dir / "train_log.csv", log_csv(history, LOG_COLUMNS))
         write_json(self.work_dir / "run.json", {
             **asdict(self.run_cfg),
@@ -570,6 +617,7 @@ class Trainer:
             "final_loss": history[-1]["loss"] if history else None,
             "val_map": history[-1]["val_map"] if history else None,
             **({"world_size": self.dist.world_size} if self.dist.distributed else {}),
+            **_best_of(history),
         }, indent=1)
 
     def _reuse_equivalent(self, config: dict[str, Any], unit: Unit) -> dict[str, Any] | None:
@@ -630,10 +678,45 @@ class Trainer:
         save_torch(self.work_dir / "head.pt", {**head, "run": asdict(self.run_cfg), "config": config})
         if ckpt is not None:
             save_torch(self.checkpoint_path, {**ckpt, "config": config})
+        if (src / paths.BEST_HEAD).is_file():
+            best = read_checkpoint(src / paths.BEST_HEAD)
+            save_torch(self.work_dir / paths.BEST_HEAD, {**best, "run": asdict(self.run_cfg), "config": config})
+        for name in (paths.RUN_BACKBONE, paths.BEST_RUN_BACKBONE):  # backbone.bn: train's drifted backbones
+            if (src / name).is_file():
+                write_bytes(self.work_dir / name, (src / name).read_bytes())
         write_bytes(self.work_dir / "train_log.csv", log)
         write_json(self.work_dir / "run.json", {**summary, **asdict(self.run_cfg)}, indent=1)
         unit.commit()
         return True
+
+
+def person_views(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The train crops of a crop store as ``(persons, K)`` crop indices: row p holds person p's ``crops.train_views``
+    views in store order, persons in the order of their first crop. An epoch takes one view of each person (epoch
+    ``e``: view ``e mod K``), so every epoch has one sample per person and K epochs go through every view once, as
+    the official code's fresh draw per epoch does; with K = 1 it is every crop in store order (the order the
+    epoch's permutation then indexes, as before)."""
+    keys = np.stack([np.asarray(arrays[k], dtype=np.int64) for k in ("video", "frame", "person")], axis=1)
+    _, first, group = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    group = group.reshape(-1)
+    rank = np.argsort(np.argsort(first, kind="stable"), kind="stable")[group]  # persons by their first crop
+    counts = np.bincount(rank)
+    if counts.min() != counts.max():
+        raise FasrnetError(f"the train crop store holds {counts.min()} to {counts.max()} views per person; "
+                           "re-run `fasrnet crops` (every train person gets crops.train_views views)")
+    order = np.lexsort((np.arange(len(rank)), rank))  # by person, then store order
+    return order.reshape(len(counts), counts[0])
+
+
+def _best_of(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """``best_epoch`` and ``best_val_map`` of a validated run's history for ``run.json`` (nothing when no epoch was
+    validated: the embedded default's run.json stays as it was)."""
+    validated = [h for h in history if h.get("val_map") is not None]
+    if not validated:
+        return {}
+    top = max(h["val_map"] for h in validated)
+    epoch = max(h["epoch"] for h in validated if h["val_map"] == top)  # ties: the later epoch
+    return {"best_epoch": epoch, "best_val_map": top}
 
 
 def reuse_key(fingerprint: dict[str, Any] | None) -> dict[str, Any] | None:

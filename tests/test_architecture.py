@@ -21,7 +21,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
      "fasrnet.resume", "fasrnet.codedeps", "fasrnet.host", "fasrnet.locks", "fasrnet.prefetch", "fasrnet"),
     ("fasrnet.data",),
     ("fasrnet.models", "fasrnet.evaluate"),
-    ("fasrnet.epochs", "fasrnet.inference", "fasrnet.features", "fasrnet.batches", "fasrnet.backbone",
+    ("fasrnet.epochs", "fasrnet.inference", "fasrnet.adapt", "fasrnet.features", "fasrnet.batches", "fasrnet.backbone",
      "fasrnet.train", "fasrnet.predict",
      "fasrnet.complexity", "fasrnet.demo"),
     ("fasrnet.tables",),

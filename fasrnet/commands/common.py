@@ -97,22 +97,27 @@ def made(args: argparse.Namespace, path: Path) -> None:
 def run_or_backbone(args: argparse.Namespace, params: Params) -> tuple[str, str]:
     """(dataset, name) of ``--run NAME`` or of ``--backbone-only --dataset NAME`` (the frozen backbone's pseudo-run);
     the caller has checked that the one it takes is given."""
-    from fasrnet import paths
-
     if args.backbone_only:
         check_dataset(params, args.dataset)
-        return args.dataset, paths.backbone_run_name(args.dataset)
+        return args.dataset, _backbone_name(args)
     return params.runs.named(args.run).dataset, args.run
+
+
+def _backbone_name(args: argparse.Namespace) -> str:
+    """The backbone-alone pseudo-run of ``--dataset``: with ``--adapted``, the adapted backbone's (the control)."""
+    from fasrnet import paths
+
+    if getattr(args, "adapted", False):
+        return paths.adapted_backbone_run_name(args.dataset)
+    return paths.backbone_run_name(args.dataset)
 
 
 def pipeline_name(args: argparse.Namespace, params: Params) -> str | None:
     """The run (or the backbone's pseudo-run) a ``predict``/``evaluate`` command writes for, or ``None`` when its
     arguments name none (its handler then refuses them, or writes where ``--out`` says)."""
-    from fasrnet import paths
-
     if args.backbone_only and args.dataset and not args.run:
         check_dataset(params, args.dataset)
-        return paths.backbone_run_name(args.dataset)
+        return _backbone_name(args)
     if args.run and not args.backbone_only:
         params.runs.named(args.run)
         return args.run

@@ -24,17 +24,23 @@ def run(args: argparse.Namespace, params: Params) -> int:
 
 
 def _pipeline_paths(args: argparse.Namespace, params: Params) -> None:
-    """Fill ``--gt``/``--pred``/``--out`` of a pipeline run (or of the backbone alone) from params and the layout."""
+    """Fill ``--gt``/``--pred``/``--out`` of a pipeline run (or of the backbone alone) from params and the layout;
+    for a run with best-epoch predictions (``fasrnet predict``: ``val_best``), those too."""
     from fasrnet import paths
 
     if args.gt or args.pred:
         raise FasrnetError("evaluate: --run/--backbone-only pick --gt and --pred themselves; give one or the other")
+    if args.adapted and not args.backbone_only:
+        raise FasrnetError("evaluate: --adapted needs --backbone-only --dataset NAME")
     if args.backbone_only and (not args.dataset or args.run):
         raise FasrnetError("evaluate: --backbone-only needs --dataset NAME (and no --run)")
     dataset, name = run_or_backbone(args, params)
     args.gt = paths.annotations_dir(params, dataset, "val")
     args.pred = paths.predictions_dir(name, "val")
     args.out = args.out or paths.metrics_file(name)
+    best = paths.predictions_dir(name, "val" + paths.BEST_SUFFIX)
+    if not args.backbone_only and best.is_dir():  # a validated run: its best epoch is scored beside the final one
+        args.best_pred, args.best_record = best, paths.best_record(name)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pred", metavar="DIR", help="predictions: one file per GT file, same name")
     run_arg(p, required=False)
     p.add_argument("--backbone-only", action="store_true", help="with --dataset: the frozen backbone alone")
+    p.add_argument("--adapted", action="store_true",
+                   help="with --backbone-only: the backbone with BatchNorm adapted to the train crops (the control)")
     dataset_arg(p, required=False, help="with --backbone-only: the dataset")
     p.add_argument("--out", metavar="FILE", help="write the metrics JSON here (with --run/--backbone-only: default "
                    "results/metrics/<run>.json)")

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def run(args: argparse.Namespace, params: Params) -> int:
     from fasrnet import paths
-    from fasrnet.backbone import load_frozen_backbone
+    from fasrnet.backbone import extraction_backbone
     from fasrnet.cachesize import check_space, enforced
     from fasrnet.features import extract, plan_extract
     from fasrnet.resume import file_sha256, stage_params
@@ -32,8 +32,8 @@ def run(args: argparse.Namespace, params: Params) -> int:
     check_dataset(params, args.dataset)
     args.split = splits(args, args.dataset)
     set_threads(args.threads)
-    backbone = load_frozen_backbone(params)
-    ident = f"{params.backbone.checkpoint} sha256:{file_sha256(params.backbone.checkpoint)[:16]}"
+    backbone, weights = extraction_backbone(params, args.dataset)  # adapted to the dataset with backbone.bn: adapt
+    ident = f"{weights} sha256:{file_sha256(weights)[:16]}"
     device, stamp = pick_device(params.extract.device), stage_params(params, "extract")
     plans = {split: plan_extract(paths.crops_dir(args.dataset, split), paths.features_dir(args.dataset, split),
                                  backbone, device, params.extract.batch_size,

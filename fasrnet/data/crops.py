@@ -144,7 +144,7 @@ def _write_crops(plan: CropsPlan, out_dir: Path, progress: bool) -> dict[str, in
                 aug = None
                 if split == "train":
                     rng = np.random.default_rng([p.seed, pb.video, pb.frame, pb.person, k])
-                    aug = draw_augmentation(rng, p)
+                    aug = draw_augmentation(rng, p, pb, codec.aspect_ratio)
                 if shard < start:  # finished shard: only the (cheap, deterministic) geometry is needed
                     view = view_geometry(pb, codec, aug)
                 else:

@@ -33,7 +33,7 @@ import torch
 from tqdm import tqdm
 
 from fasrnet import paths
-from fasrnet.backbone import load_frozen_backbone
+from fasrnet.backbone import extraction_backbone, load_run_backbone
 from fasrnet.codecs.heatmap import HeatmapCodec, flip_back
 from fasrnet.data.boxes import Box, kept_detection, write_boxes
 from fasrnet.data.posetrack import Frame, Person, Video, write_video
@@ -186,7 +186,12 @@ def _out_dir(out: Path) -> Path:
 
 def _load_models(params: Params, run_name: str, device: torch.device) -> _Models:
     head = load_head(params, run_name, device)
-    backbone = BackboneRunner(load_frozen_backbone(params), device, params.extract.precision)
+    # the backbone the run was trained on: drifted by its training (backbone.bn: train), adapted to its dataset
+    # (adapt), or the checkpoint's
+    net = load_run_backbone(params, run_name)
+    if net is None:
+        net, _ = extraction_backbone(params, params.runs.named(run_name).dataset)
+    backbone = BackboneRunner(net, device, params.extract.precision)
     if backbone.out_channels != head.channels:
         raise FasrnetError(f"{paths.run_dir(run_name) / 'head.pt'}: the head was trained on {head.channels}-channel "
                            f"features, but {params.backbone.checkpoint} gives {backbone.out_channels}; the run was "

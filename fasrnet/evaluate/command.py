@@ -7,6 +7,7 @@ import contextlib
 import importlib
 import importlib.util
 import io
+import json
 import math
 import os
 import sys
@@ -55,6 +56,12 @@ def run(args: argparse.Namespace) -> int:
         if subsets is not None:
             data["subsets"] = subsets
         data.update(_labels(args.gt))
+        best_pred = getattr(args, "best_pred", None)
+        if best_pred is not None:  # the best validated epoch's predictions (chosen on this very split)
+            best = evaluate_dirs(args.gt, best_pred)
+            record = json.loads(Path(args.best_record).read_text())
+            data["best_epoch"] = {"epoch": record["epoch"], "pred_dir": str(best_pred), **best.to_dict()}
+            print(f"best epoch ({record['epoch']}), chosen on val: Total {best.total:.2f}")
         write_json(args.out, data, indent=2)
         print(f"wrote {args.out}")
     if args.crosscheck:

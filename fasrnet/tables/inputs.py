@@ -87,6 +87,7 @@ def expected_inputs(params: Params) -> list[Path]:
     files = [paths.metrics_file(name) for name in params.runs]
     for ds in dict.fromkeys(r.dataset for r in main_runs(params)):
         files.append(paths.metrics_file(paths.backbone_run_name(ds)))
+        files.append(paths.metrics_file(paths.adapted_backbone_run_name(ds)))
     files.append(COMPLEXITY_FILE)
     return files
 
@@ -216,6 +217,28 @@ class Inputs:
                               self._input_size(None), "frozen backbone, single frame, no refinement"])
         return self._measured(name, setting)
 
+    def best_epoch(self, name: str) -> tuple[int, Measured] | None:
+        """A validated run's best epoch (``train.val_every``; ``fasrnet evaluate`` scores it beside the final one):
+        (epoch, its measured row), or None."""
+        obj = self.metrics.get(name)
+        best = obj.get("best_epoch") if isinstance(obj, dict) else None
+        if not isinstance(best, dict):
+            return None
+        rel = paths.metrics_file(name)
+        info = self.run_infos.get(name) or {}
+        of = f" of {info['epochs']}" if info.get("epochs") is not None else ""
+        setting = (f"{self.run(name).setting} · the epoch with the highest val mAP ({best.get('epoch')}{of}), "
+                   "chosen on the split it is scored on")
+        return int(best.get("epoch", 0)), Measured(name, rel, metric_values(rel, best), setting, True)
+
+    def backbone_adapted(self, dataset: str) -> Measured:
+        """The control the paper lacks: the backbone alone with BatchNorm adapted to ``dataset``'s train crops."""
+        name = paths.adapted_backbone_run_name(dataset)
+        setting = " · ".join([f"{dataset} val", *self._labels(name), f"HRNet-W{self.params.model.backbone_width}",
+                              self._input_size(None), "BatchNorm statistics of the train crops "
+                              "(`fasrnet adapt-backbone`), single frame, no refinement"])
+        return self._measured(name, setting)
+
     def subsets(self, name: str) -> dict[str, tuple[float | None, int]] | None:
         """A metrics file's degraded / clean frames entry (:func:`subset_values`), or None."""
         return subset_values(paths.metrics_file(name), self.metrics[name])
@@ -250,8 +273,8 @@ def read_inputs(params: Params, root: str | Path = ".") -> Inputs:
         metrics[name] = _optional_json(root / paths.metrics_file(name))
         run_infos[name] = _optional_json(root / paths.run_dir(name) / "run.json")
     for ds in backbone_datasets(params):
-        name = paths.backbone_run_name(ds)
-        metrics[name] = _optional_json(root / paths.metrics_file(name))
+        for name in (paths.backbone_run_name(ds), paths.adapted_backbone_run_name(ds)):
+            metrics[name] = _optional_json(root / paths.metrics_file(name))
     present = frozenset(name for name in metrics if (root / paths.metrics_file(name)).is_file())
     return Inputs(params, root, literature, MappingProxyType(metrics), present, MappingProxyType(run_infos),
                   _optional_json(root / COMPLEXITY_FILE), tuple(missing_inputs(params, root)))

@@ -215,8 +215,10 @@ def test_two_process_run_writes_one_set_of_outputs_and_resumes_to_the_same_weigh
 
     # One set of outputs, and only rank 0 printed and reported.
     for run_dir in (uninterrupted, resumed):
+        # val_every 2: epoch 2 validated, so the best epoch's head too (written by rank 0 alone)
         assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "fingerprint.json", "head.pt",
-                                                             "manifest.json", "run.json", "train_log.csv"]
+                                                             "head_best.pt", "manifest.json", "run.json",
+                                                             "train_log.csv"]
         assert json.loads((run_dir / "run.json").read_text())["world_size"] == 2
         ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=True)
         assert ckpt["epoch"] == epochs and ckpt["config"]["world_size"] == 2

@@ -172,3 +172,36 @@ def test_cosine_schedule_decays_every_step_and_resumes_to_the_same_weights(in_wo
     Trainer(params, run, out_dir=tmp_path / "split", progress=False).run()
     a, b = _weights(tmp_path / "full" / "head.pt"), _weights(tmp_path / "split" / "head.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_validated_run_keeps_its_best_epoch_and_both_are_scored(workspace, tmp_path, monkeypatch):
+    """train.val_every: head_best.pt holds the epoch with the highest val mAP (ties: the later one); predict writes
+    its predictions beside the final head's and evaluate scores both."""
+    import shutil
+
+    copy = tmp_path / "ws"  # a copy: the other tests expect the session workspace's runs as they are
+    shutil.copytree(workspace, copy, symlinks=True, ignore=shutil.ignore_patterns("models"))
+    shutil.copytree(workspace / "models" / "backbone", copy / "models" / "backbone")
+    monkeypatch.chdir(copy)
+    over = ["-S", "train.epochs=3", "-S", "train.val_every=1", "-S", "train.lr_schedule=step"]
+    assert main([*over, "train", "--run", "main_syn17"]) == 0
+    run_dir = paths.run_dir("main_syn17")
+    history = [float(v) for v in
+               [line.split(",")[3] for line in (run_dir / "train_log.csv").read_text().splitlines()[1:]]]
+    assert len(history) == 3
+    best = torch.load(run_dir / paths.BEST_HEAD, map_location="cpu", weights_only=True)
+    want = max(k for k in range(3) if history[k] == max(history)) + 1
+    assert best["epoch"] == want and best["val_map"] == max(history)
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["best_epoch"] == want and info["best_val_map"] == max(history)
+    if want < 3:  # a best epoch before the last: other weights than the final head's
+        assert any(not torch.equal(v, _weights(run_dir / "head.pt")[k]) for k, v in best["model"].items())
+    assert main([*over, "predict", "--run", "main_syn17", "--split", "val"]) == 0
+    assert paths.predictions_dir("main_syn17", "val_best").is_dir()
+    assert json.loads(paths.best_record("main_syn17").read_text())["epoch"] == want
+    assert main([*over, "evaluate", "--run", "main_syn17"]) == 0
+    metrics = json.loads(paths.metrics_file("main_syn17").read_text())
+    assert metrics["best_epoch"]["epoch"] == want
+    # validation scored the best epoch's head on val exactly as evaluate does
+    assert abs(metrics["best_epoch"]["columns"]["Total"] - max(history)) < 1e-4
+    assert abs(metrics["columns"]["Total"] - history[-1]) < 1e-4

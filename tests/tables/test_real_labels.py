@@ -31,6 +31,8 @@ def test_pt21_rows_are_labelled_and_get_no_paper_difference(tmp_path):
     _metrics(tmp_path, "backbone_posetrack18", 75.0, "PoseTrack18 v0.45 labels")
     _metrics(tmp_path, "main_posetrack21", 70.0, "PoseTrack21 labels")
     _metrics(tmp_path, "backbone_posetrack21", 65.0, "PoseTrack21 labels")
+    _metrics(tmp_path, "backbone_adapted_posetrack18", 76.0, "PoseTrack18 v0.45 labels")
+    _metrics(tmp_path, "backbone_adapted_posetrack21", 66.0, "PoseTrack21 labels")
     text = build_tables(params, tmp_path, strict=False, figures_dir=None)
     rows = _rows(text, 3)
     pt18 = [r for r in rows if "`main_posetrack18`" in r]
@@ -39,7 +41,9 @@ def test_pt21_rows_are_labelled_and_get_no_paper_difference(tmp_path):
     assert [rows[k].split(" | ")[0] for k in pt21] == [
         "| **FaSRnet — measured** (run `main_posetrack21`, on PoseTrack21 labels)",
         f"| **HRNet-W{params.model.backbone_width} backbone alone (frozen, single frame) — measured** "
-        "(`backbone_posetrack21`, on PoseTrack21 labels)"]
+        "(`backbone_posetrack21`, on PoseTrack21 labels)",
+        f"| **HRNet-W{params.model.backbone_width} backbone alone, BatchNorm adapted to the train crops (control, "
+        "not in the paper) — measured** (`backbone_adapted_posetrack21`, on PoseTrack21 labels)"]
     assert all("posetrack21 val · PoseTrack21 labels ·" in rows[k] for k in pt21)
     # PoseTrack18's rows are followed by their Δ to the paper; PoseTrack21's by none
     after = [rows[k + 1] for k in pt21 if k + 1 < len(rows)]

@@ -45,7 +45,8 @@ GRIDS = {
 def fake_maps(params: Params) -> dict[str, float]:
     """mAP per run: FaSRnet above the backbone, the baseline planted ABOVE full FaSRnet (an inversion), and
     α = 0.2 best (another one; in both grids)."""
-    maps = {"main_syn17": 70.0, "main_syn18": 66.0, "backbone_syn17": 61.25, "backbone_syn18": 60.0}
+    maps = {"main_syn17": 70.0, "main_syn18": 66.0, "backbone_syn17": 61.25, "backbone_syn18": 60.0,
+            "backbone_adapted_syn17": 63.5, "backbone_adapted_syn18": 61.0}
     ablation = {"baseline": 72.5, "pcda": 69.0, "fda": 69.5, "no_att": 68.5, "no_fr": 69.2, "smd": 69.9,
                 "no_prev": 68.0, "no_next": 67.5}
     for name in params.runs:
@@ -59,11 +60,18 @@ def fake_maps(params: Params) -> dict[str, float]:
     return maps
 
 
-def write_metrics(root: Path, name: str, total: float) -> None:
+def _columns(total: float) -> dict[str, float]:
     cols = {k: total + d for k, d in zip(METRIC_KEYS[:-1], OFFSETS)}
     cols["Total"] = total
+    return cols
+
+
+def write_metrics(root: Path, name: str, total: float) -> None:
+    extra = {}
+    if name == "main_syn17":  # a validated run: its best epoch scored beside the final one
+        extra["best_epoch"] = {"epoch": 2, "columns": _columns(total + 1.5), "n_eval_frames": 12}
     write_json(root / "results" / "metrics" / f"{name}.json", {
-        "columns": cols, "per_joint_ap": {"head_top": total}, "n_eval_frames": 12,
+        "columns": _columns(total), "per_joint_ap": {"head_top": total}, "n_eval_frames": 12, **extra,
     }, indent=1)
 
 
@@ -178,8 +186,18 @@ def test_measured_rows_with_paper_difference(built):
     bb = _row(t1, f"**HRNet-W{width} backbone alone (frozen, single frame) — measured**")
     assert bb[9] == "61.2" or bb[9] == "61.3"  # 61.25 rounded by Python's format
     assert _row(t1, "Δ measured − paper's HRNet 2019")[9] == fmt_diff_expected(61.25, 77.3)
+    best = _row(t1, "↳ **best epoch (2) — measured** (run `main_syn17`")
+    assert best[9] == "71.5" and "chosen on the split it is scored on" in best[10]
+    assert "a selection on the evaluation set" in t1
+    assert "↳ **best epoch" not in _section(text, "## Table 3.")  # main_syn18 was not validated
+    # the control the paper lacks: the adapted backbone, measured, with no paper row to differ from
+    adapted = _row(t1, f"**HRNet-W{width} backbone alone, BatchNorm adapted to the train crops (control, not in the "
+                       "paper) — measured** (`backbone_adapted_syn17`)")
+    assert adapted[9] == "63.5" and "BatchNorm statistics of the train crops" in adapted[10]
+    assert "share of FaSRnet's gain over the backbone alone" in t1
     t3 = _section(text, "## Table 3.")
     assert _row(t3, "**FaSRnet — measured** (run `main_syn18`)")[9] == "66.0"
+    assert _row(t3, f"**HRNet-W{width} backbone alone, BatchNorm adapted")[9] == "61.0"
     # ablation rows: measured beside the paper's, 4 decimals
     t6 = _section(text, "## Table 6.")
     assert _row(t6, "↳ **measured** (run `ablation_pcda`)")[8] == "69.0000"

@@ -11,7 +11,8 @@ REPO = Path(__file__).resolve().parents[2]
 PROFILES = REPO / "workflow" / "profiles"
 GROUPS = ("main", "ablation", "alpha", "seed")
 #: Rules are the registry's stages, one per run group (fasrnet.stages.snakemake_rules).
-GPU_RULES = {"backbone", "extract", *(f"{stage}_{g}" for stage in ("train", "predict") for g in GROUPS)}
+GPU_RULES = {"backbone", "adapt_backbone", "extract", "predict_backbone_adapted",
+             *(f"{stage}_{g}" for stage in ("train", "predict") for g in GROUPS)}
 TORCH_RULES = GPU_RULES  # rules whose shell passes --threads {resources.torch_threads}
 
 

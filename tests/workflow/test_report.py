@@ -35,8 +35,9 @@ from tiny_project import run as _run
 
 REPO = Path(__file__).resolve().parents[2]
 #: The rules the tiny run executes (complexity is made beforehand), all of which the statistics must show.
-RULES_RUN = {"acquire", "crops", "backbone", "extract", "train_main", "predict_main", "evaluate_main",
-             "predict_backbone", "evaluate_backbone", "tables"}
+RULES_RUN = {"acquire", "crops", "backbone", "adapt_backbone", "extract", "train_main", "predict_main",
+             "evaluate_main", "predict_backbone", "evaluate_backbone", "predict_backbone_adapted",
+             "evaluate_backbone_adapted", "tables"}
 WINDOW = (1400, 1000)
 
 

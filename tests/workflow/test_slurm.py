@@ -27,8 +27,9 @@ from tiny_project import REPO, env, lock_outs, metrics_of  # noqa: E402
 
 PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
 #: Rules the tiny run submits (complexity's output is made beforehand) and which of them ask for a GPU.
-GPU_RULES = {"backbone", "extract", "train_main", "predict_main"}
-CPU_RULES = {"acquire", "crops", "predict_backbone", "evaluate_backbone", "evaluate_main", "tables"}
+GPU_RULES = {"backbone", "adapt_backbone", "extract", "train_main", "predict_main", "predict_backbone_adapted"}
+CPU_RULES = {"acquire", "crops", "predict_backbone", "evaluate_backbone", "evaluate_backbone_adapted", "evaluate_main",
+             "tables"}
 #: What a user adapts (README): sizes for this node (2 CPUs; one torch thread per job, as the local run used),
 #: and the plugin's options for a cluster without accounting (squeue for status; finished jobs stay listed for
 #: slurm.conf's MinJobAge) with short waits.

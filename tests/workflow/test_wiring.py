@@ -99,8 +99,8 @@ def test_gpu_jobs_hold_one_gpu_job_and_a_limit_plans_every_stage(registry):
     assert GPU_JOBS == "gpu_jobs"  # the name README and the docs give; `gpu` is the SLURM plugin's --gpus
     gpu = {t.name for t in templates() if t.gpu}
     torch = {t.name for t in templates() if t.torch}
-    assert gpu == {"backbone", "extract", "predict_backbone", *(f"{s}_{g}" for s in ("train", "predict")
-                                                                 for g in ("main", "ablation", "alpha", "seed"))}
+    assert gpu == {"backbone", "adapt_backbone", "extract", "predict_backbone", "predict_backbone_adapted",
+                   *(f"{s}_{g}" for s in ("train", "predict") for g in ("main", "ablation", "alpha", "seed"))}
     assert torch == gpu | {"complexity"}
     jobs = [job for job in _snakemake_jobs("--resources", f"{GPU_JOBS}=1") if job["rule"] != "all"]
     assert len(jobs) == len(registry)
@@ -139,6 +139,9 @@ def test_paper_setting_dry_run_resolves_every_stage(tmp_path):
     paper = load_params(REPO / "params-paper.yaml")
     assert paper.model.backbone_width == 48 and paper.heatmap.input_size == [384, 288]
     assert paper.train.lr_steps == [9, 17, 21, 25] and paper.backbone.source == "checkpoint"
+    # the official recipe: online, BatchNorm in train mode, half-body, best epoch kept beside the final one
+    assert paper.train.online_backbone and paper.backbone.bn == "train" and paper.train.val_every == 1
+    assert (paper.crops.half_body_prob, paper.crops.half_body_min_joints) == (0.3, 8)
     shutil.copytree(REPO / "workflow", tmp_path / "workflow")
     shutil.copytree(REPO / "fasrnet", tmp_path / "fasrnet")  # the code every stage depends on
     shutil.copy(REPO / "Snakefile", tmp_path / "Snakefile")
@@ -150,3 +153,4 @@ def test_paper_setting_dry_run_resolves_every_stage(tmp_path):
     assert total == len(instances(paper)) + 1  # every stage, plus `all`
     trains = sum(int(n) for n in re.findall(r"^train_\w+\s+(\d+)$", out, re.M))
     assert re.search(r"^acquire\s+2$", out, re.M) and trains == 30
+    assert re.search(r"^adapt_backbone\s+2$", out, re.M)  # the control row's adapted backbones
