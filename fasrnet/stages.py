@@ -42,14 +42,14 @@ MODEL_KEYS = ("model.backbone_width", "model.backbone_arch", "model.srm_dilation
               "model.residual")
 CODEC_KEYS = ("heatmap",)
 #: What every training reads besides its run's resolved configuration (fasrnet.runs): the same for all runs.
-TRAIN_SHARED_PARAMS = ("train", *MODEL_KEYS, *CODEC_KEYS)
+#: ``backbone.bn`` because online training runs the backbone itself (``train`` makes its BatchNorm drift), so a
+#: switch between eval and train must retrain even where extraction's outputs stay the same.
+TRAIN_SHARED_PARAMS = ("train", *MODEL_KEYS, *CODEC_KEYS, "backbone.bn")
 
 
 #: What backbone pretraining reads of the ``backbone`` section: all but ``bn`` (how later stages run the backbone).
 PRETRAIN_KEYS = tuple(f"backbone.{k}" for k in ("source", "checkpoint", "epochs", "batch_size", "lr", "lr_steps",
                                                 "seed", "pretrain_videos", "pretrain_degraded_fraction"))
-#: A dependency with this prefix holds only with ``backbone.bn: adapt`` (extraction then reads the adapted backbone).
-IF_BN_ADAPT = "{if_bn_adapt}"
 
 
 @dataclass(frozen=True)
@@ -145,13 +145,15 @@ def templates() -> list[Template]:
                          "download.weights", "download.weights_dir", "synthesize", "crops", *CODEC_KEYS),
                  torch=True, gpu=True, priority=2),
         # BatchNorm re-estimated over the train crops (fasrnet/adapt.py): what backbone.bn: adapt extracts with,
-        # and the control row of Tables 1 and 3 whatever backbone.bn is.
+        # and the control row of Tables 1 and 3 whatever backbone.bn is. Extraction depends on it whatever
+        # backbone.bn is, so the wiring does not change with a param (`dvc exp run -S backbone.bn=adapt` runs the
+        # stages in order from the committed dvc.yaml); with eval it costs one more job before extraction.
         Template("adapt_backbone", "fasrnet adapt-backbone --dataset {dataset}",
                  deps=("data/crops/{dataset}", "models/backbone"), outs=("models/backbone_adapted/{dataset}",),
                  params=("backbone.checkpoint", "extract.batch_size", "extract.device", "model.backbone_width",
                          "model.backbone_arch"), over="datasets", torch=True, gpu=True, priority=1),
         Template("extract", "fasrnet extract --dataset {dataset}",
-                 deps=("data/crops/{dataset}", "models/backbone", f"{IF_BN_ADAPT}models/backbone_adapted/{{dataset}}"),
+                 deps=("data/crops/{dataset}", "models/backbone", "models/backbone_adapted/{dataset}"),
                  outs=("data/features/{dataset}",),
                  params=("extract", "backbone.checkpoint", "backbone.bn", "model.backbone_width",
                          "model.backbone_arch", *CODEC_KEYS), over="datasets", torch=True, gpu=True, priority=1),
@@ -241,10 +243,7 @@ DVC_ITEM = '"$DVC_STAGE"'
 
 
 def expand_each(paths: tuple[str, ...], params: Params) -> list[str]:
-    """Expand ``{each_dataset}``, ``{each_run}`` and ``{each_main_run}`` (a single stage's deps on every item);
-    keep a path marked :data:`IF_BN_ADAPT` only with ``backbone.bn: adapt``."""
-    paths = tuple(p.removeprefix(IF_BN_ADAPT) for p in paths
-                  if not p.startswith(IF_BN_ADAPT) or params.backbone.bn == "adapt")
+    """Expand ``{each_dataset}``, ``{each_run}`` and ``{each_main_run}`` (a single stage's deps on every item)."""
     each = {
         "{each_dataset}": list(params.data.datasets),
         "{each_run}": [name for name, _ in params.runs.items()],

@@ -128,6 +128,28 @@ def test_alpha_change_touches_only_the_main_runs_stamps(params, registry, tmp_pa
     assert differing == expected and len(expected) == 3
 
 
+@pytest.mark.parametrize("bn", ["adapt", "train"])
+def test_backbone_bn_change_keeps_the_committed_wiring(params, registry, bn, tmp_path):
+    # `dvc exp run -S backbone.bn=adapt` runs from the committed dvc.yaml: it must still be the registry's, with the
+    # adapted backbone before extraction; only the stages that read the key (extraction, every training: online ones
+    # run the backbone, and the tables' note) see a new stamp.
+    overrides = [f"backbone.bn={bn}"] + (["train.online_backbone=true"] if bn == "train" else [])
+    changed = load_params(REPO / "params.yaml", overrides)
+    assert check_dvc_yaml(changed, REPO / "dvc.yaml") == []
+    assert {i.name: i.deps for i in instances(changed)} == {n: i.deps for n, i in registry.items()}
+    assert all(f"models/backbone_adapted/{i.item}" in i.deps for i in registry.values() if i.template == "extract")
+    if bn == "adapt":
+        before, after = tmp_path / "before", tmp_path / "after"
+        before.mkdir()
+        after.mkdir()
+        write_stamps(params, before)
+        write_stamps(changed, after)
+        differing = {p.name for p in before.iterdir() if p.read_text() != (after / p.name).read_text()}
+        readers = {n for n, i in registry.items()
+                   if i.template in ("extract", "tables") or i.template.startswith("train_")}
+        assert differing == {stamp_path(n).name for n in readers}
+
+
 def test_stamps_are_rewritten_only_when_values_change(params, tmp_path):
     write_stamps(params, tmp_path)
     mtimes = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
