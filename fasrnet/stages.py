@@ -159,28 +159,22 @@ def templates() -> list[Template]:
                          "model.backbone_arch", *CODEC_KEYS), over="datasets", torch=True, gpu=True, priority=1),
         Template("complexity", "fasrnet complexity --out results/metrics/complexity.json",
                  metrics=("results/metrics/complexity.json",), params=("model", *CODEC_KEYS), torch=True),
-        # The backbone alone reads the cache, or with backbone.bn: adapt runs the checkpoint's on the crops; the
-        # adapted one the other way round (fasrnet/commands/predict.py).
-        Template("predict_backbone",
-                 "fasrnet predict --backbone-only --dataset {dataset} --split val",
-                 deps=(*feats, "models/backbone"), outs=("results/predictions/backbone_{dataset}",),
-                 params=("train.batch_size", "train.device", "extract.precision", *CODEC_KEYS), over="datasets",
-                 torch=True, gpu=True),
-        Template("evaluate_backbone",
-                 "fasrnet evaluate --backbone-only --dataset {dataset}",
-                 deps=("{root}/{dataset}", "results/predictions/backbone_{dataset}"),
-                 metrics=("results/metrics/backbone_{dataset}.json",), over="datasets"),
-        Template("predict_backbone_adapted",
-                 "fasrnet predict --backbone-only --adapted --dataset {dataset} --split val",
-                 deps=(*feats, "models/backbone_adapted/{dataset}"),
-                 outs=("results/predictions/backbone_adapted_{dataset}",),
-                 params=("train.batch_size", "train.device", "extract.precision", *CODEC_KEYS), over="datasets",
-                 torch=True, gpu=True),
-        Template("evaluate_backbone_adapted",
-                 "fasrnet evaluate --backbone-only --adapted --dataset {dataset}",
-                 deps=("{root}/{dataset}", "results/predictions/backbone_adapted_{dataset}"),
-                 metrics=("results/metrics/backbone_adapted_{dataset}.json",), over="datasets"),
     ]
+    # The backbone alone reads the cache, or with backbone.bn: adapt runs the checkpoint's on the crops; the
+    # adapted one (Tables 1 and 3's control row) the other way round (fasrnet/commands/predict.py).
+    for suffix, flag, weights in (("", "", "models/backbone"),
+                                  ("_adapted", " --adapted", "models/backbone_adapted/{dataset}")):
+        out += [
+            Template(f"predict_backbone{suffix}",
+                     f"fasrnet predict --backbone-only{flag} --dataset {{dataset}} --split val",
+                     deps=(*feats, weights), outs=(f"results/predictions/backbone{suffix}_{{dataset}}",),
+                     params=("train.batch_size", "train.device", "extract.precision", *CODEC_KEYS), over="datasets",
+                     torch=True, gpu=True),
+            Template(f"evaluate_backbone{suffix}",
+                     f"fasrnet evaluate --backbone-only{flag} --dataset {{dataset}}",
+                     deps=("{root}/{dataset}", f"results/predictions/backbone{suffix}_{{dataset}}"),
+                     metrics=(f"results/metrics/backbone{suffix}_{{dataset}}.json",), over="datasets"),
+        ]
     for group in RUN_GROUPS:
         splits = "val test" if group == "main" else "val"
         out += [
