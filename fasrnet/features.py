@@ -38,7 +38,7 @@ from fasrnet.inference import BackboneRunner, host_buffer, resolve_precision, to
 from fasrnet.io import write_json
 from fasrnet.models.hrnet import HRNet
 from fasrnet.prefetch import Behind
-from fasrnet.resume import Unit, make_fingerprint, module_digest, store_digest, work_dir_for
+from fasrnet.resume import Unit, file_sha256, make_fingerprint, module_digest, store_digest, work_dir_for
 from fasrnet.shards import Field, ShardReader, ShardStoreError, ShardWriter, first_pending_shard, store_bytes
 
 #: The stored precision of features and heatmaps (:data:`fasrnet.inference.OUTPUT_DTYPE`).
@@ -216,8 +216,17 @@ class FeatureStore:
 
     @property
     def backbone_id(self) -> str:
-        """Which backbone the cache holds the outputs of: ``<weights file> sha256:<first 16 hex digits>``."""
+        """Which backbone the cache holds the outputs of (:func:`backbone_ident` of its weights file)."""
         return str(json.loads((self.dir / "features.json").read_text()).get("backbone", ""))
+
+    def holds(self, weights: Path) -> bool:
+        """Whether the cache holds the outputs of the backbone in ``weights``."""
+        return weights.is_file() and self.backbone_id == backbone_ident(weights)
+
+
+def backbone_ident(weights: Path) -> str:
+    """How ``features.json`` names the backbone it was extracted with: ``<weights file> sha256:<first 16 hex>``."""
+    return f"{weights} sha256:{file_sha256(weights)[:16]}"
 
     @property
     def has_flip(self) -> bool:

@@ -25,15 +25,15 @@ def run(args: argparse.Namespace, params: Params) -> int:
     from fasrnet import paths
     from fasrnet.backbone import extraction_backbone
     from fasrnet.cachesize import check_space, enforced
-    from fasrnet.features import extract, plan_extract
-    from fasrnet.resume import file_sha256, stage_params
+    from fasrnet.features import backbone_ident, extract, plan_extract
+    from fasrnet.resume import stage_params
     from fasrnet.runtime import pick_device, set_threads
 
     check_dataset(params, args.dataset)
     args.split = splits(args, args.dataset)
     set_threads(args.threads)
     backbone, weights = extraction_backbone(params, args.dataset)  # adapted to the dataset with backbone.bn: adapt
-    ident = f"{weights} sha256:{file_sha256(weights)[:16]}"
+    ident = backbone_ident(weights)
     device, stamp = pick_device(params.extract.device), stage_params(params, "extract")
     plans = {split: plan_extract(paths.crops_dir(args.dataset, split), paths.features_dir(args.dataset, split),
                                  backbone, device, params.extract.batch_size,

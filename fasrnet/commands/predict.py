@@ -92,12 +92,11 @@ def _backbone_not_cached(args: argparse.Namespace, params: Params, store: Featur
     from fasrnet.adapt import WEIGHTS
     from fasrnet.backbone import load_frozen_backbone
     from fasrnet.inference import BackboneRunner
-    from fasrnet.resume import file_sha256
 
     if not args.backbone_only:
         return None
     weights = paths.adapted_backbone_dir(args.dataset) / WEIGHTS if args.adapted else Path(params.backbone.checkpoint)
-    if weights.is_file() and store.backbone_id == f"{weights} sha256:{file_sha256(weights)[:16]}":
+    if store.holds(weights):
         return None
     backbone = load_frozen_backbone(params, args.dataset if args.adapted else None)
     return BackboneRunner(backbone, device, params.extract.precision)
