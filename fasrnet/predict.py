@@ -8,8 +8,9 @@ Each person gets a ``track_id`` unique in its frame (poseval requires one).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,26 +48,18 @@ def iter_heatmaps(store: FeatureStore, head: FaSRnetHead | None, device: torch.d
     suffixes = ("", "_flip") if flip_test else ("",)
     names = [k + s for s in suffixes for k in ("heatmap",) + (("feat",) if head is not None else ())]
 
-    def read(idx: np.ndarray) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
+    def read(idx: np.ndarray) -> dict[str, torch.Tensor]:
         rows = {name: torch.from_numpy(store.reader.get_many(name, idx)) for name in names}
-        if device.type == "cuda":
-            rows = {name: r.pin_memory() for name, r in rows.items()}
-        return idx, rows
+        return {name: r.pin_memory() for name, r in rows.items()} if device.type == "cuda" else rows
 
-    n = len(store)
-    for idx, rows in ahead(read(np.arange(s, min(s + batch_size, n))) for s in range(0, n, batch_size)):
-        on = {name: r.to(device, non_blocking=True) for name, r in rows.items()}
+    def scored(rows: dict[str, torch.Tensor], flip: bool) -> torch.Tensor:
+        suffix = "_flip" if flip else ""
+        # fp16 rows → fp32 on the device: the values the host's conversion gave
+        hm = rows["heatmap" + suffix].to(device, non_blocking=True).float()
+        feat = rows["feat" + suffix].to(device, non_blocking=True).float() if head is not None else hm
+        return scored_heatmaps(head, feat, hm, channels_last, context)
 
-        def scored(suffix: str) -> torch.Tensor:
-            # fp16 rows → fp32 on the device: the values the host's conversion gave
-            hm = on["heatmap" + suffix].float()
-            feat = on["feat" + suffix].float() if head is not None else hm
-            return scored_heatmaps(head, feat, hm, channels_last, context)
-
-        pred = scored("")
-        if flip_test:
-            pred = 0.5 * (pred + flip_back(scored("_flip")))
-        yield idx, pred.float().cpu().numpy()
+    yield from _batched(len(store), batch_size, read, scored, flip_test)
 
 
 @torch.no_grad()
@@ -81,20 +74,27 @@ def iter_heatmaps_from_crops(crops: CropIndex, runner: BackboneRunner, head: FaS
     device = runner.device
     context = step_precision(precision, device)
 
-    def read(idx: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+    def read(idx: np.ndarray) -> torch.Tensor:
         images = torch.from_numpy(crops.images.get_many("images", idx))
-        return idx, images.pin_memory() if device.type == "cuda" else images
+        return images.pin_memory() if device.type == "cuda" else images
 
-    n = len(crops)
-    for idx, images in ahead(read(np.arange(s, min(s + batch_size, n))) for s in range(0, n, batch_size)):
+    def scored(images: torch.Tensor, flip: bool) -> torch.Tensor:
+        feat, hm = runner(images, flip=flip)
+        return scored_heatmaps(head, feat, hm, channels_last, context)
 
-        def scored(flip: bool) -> torch.Tensor:
-            feat, hm = runner(images, flip=flip)
-            return scored_heatmaps(head, feat, hm, channels_last, context)
+    yield from _batched(len(crops), batch_size, read, scored, flip_test)
 
-        pred = scored(False)
+
+def _batched(n: int, batch_size: int, read: Callable[[np.ndarray], Any], scored: Callable[[Any, bool], torch.Tensor],
+             flip_test: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(crop indices, heatmaps)`` of ``n`` crops in batches: ``read(idx)`` on a background thread one batch ahead,
+    ``scored(batch, flip)`` the (B, J, h, w) heatmaps of frame t, averaged with the flipped crops' with
+    ``flip_test``."""
+    batches = (np.arange(s, min(s + batch_size, n)) for s in range(0, n, batch_size))
+    for idx, batch in ahead((idx, read(idx)) for idx in batches):
+        pred = scored(batch, False)
         if flip_test:
-            pred = 0.5 * (pred + flip_back(scored(True)))
+            pred = 0.5 * (pred + flip_back(scored(batch, True)))
         yield idx, pred.float().cpu().numpy()
 
 
